@@ -1,0 +1,64 @@
+"""The ``gankit`` command line.
+
+Each subcommand is a module in this package with ``HELP`` (one line), ``add_arguments(parser)``
+and ``run(args) -> int``. They are listed by hand in :data:`COMMANDS`; only commands that work are
+listed. Errors the user can fix are :class:`gankit.errors.GankitError` and print as one line with
+exit status 2; so do bad flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from gankit import __version__
+from gankit.errors import GankitError
+
+# name -> module under gankit.cli (imported lazily so ``gankit --help`` stays fast)
+COMMANDS: dict[str, str] = {
+    "train": "train",
+    "sample": "sample",
+}
+
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump) with a pointer to --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="gankit",
+        description="GAN, DCGAN and W-GAN from the theory up.",
+    )
+    parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"gankit.cli.{module_name}")
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gankit`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return EXIT_USAGE if argv is None and len(sys.argv) <= 1 else 0
+    try:
+        return int(args._run(args) or 0)
+    except GankitError as err:
+        print(f"gankit {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"gankit {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,255 @@
+"""gankit's data sources: 2-D toy mixtures, built-in image datasets and folders of images.
+
+Every source returns a :class:`Dataset` held in memory: float32 points ``[N, 2]`` or uint8 images
+``[N, C, H, W]``. :func:`to_model_space` is the one place a batch is mapped to the model's range.
+
+``--data`` names (the keys of :data:`SOURCES`, plus ``folder:PATH``):
+
+============== ======== ================================ ================ =================
+name           kind     content                          splits           default size
+============== ======== ================================ ================ =================
+ring8          points   8 Gaussians on the unit circle   train, test      --
+grid25         points   25 Gaussians on {-4..4}^2        train, test      --
+swissroll      points   2-D swiss roll in about [-2, 2]  train, test      --
+digits         images   scikit-learn 8x8 digits, 1797    train (all)      32, 1 channel
+fashion-mnist  images   Fashion-MNIST, 60000 / 10000     train, test      32, 1 channel
+mnist          images   MNIST, 60000 / 10000             train, test      32, 1 channel
+cifar10        images   CIFAR-10, 50000 / 10000          train, test      32, 3 channels
+folder:PATH    images   every image under PATH           train (all)      64, 3 channels
+============== ======== ================================ ================ =================
+
+Toy sets are a fixed draw of ``n_points`` points from ``seed`` ("test" is an independent draw);
+``image_size``, ``root`` and ``channels`` do not apply to them and are ignored. ``digits`` ships with
+scikit-learn and works offline; it has no held-out split, so "train" is all 1797 images.
+Environment: ``GANKIT_DATA`` is the data folder when ``root`` is not given (Fashion-MNIST is looked
+up there before Debian's ``/usr/share/datasets/fashion-mnist``; MNIST/CIFAR-10 download there,
+default ``~/.cache/gankit``); ``GANKIT_CACHE`` is the decoded-image cache folder (``off`` disables).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Callable
+from functools import partial
+
+import torch
+
+from gankit.data.base import Dataset, check_channels, check_image_size, check_split, data_root
+from gankit.data.cache import cached
+from gankit.data.folder import IMAGE_EXTENSIONS, decode_images, fingerprint, resolve_folder
+from gankit.data.images import (
+    from_28,
+    load_cifar10,
+    load_digits_images,
+    load_fashion_mnist,
+    load_mnist,
+)
+from gankit.data.toy import TOY_NAMES, load_toy, toy_modes, toy_sample
+from gankit.data.transforms import images_to_uint8, resize_images, set_channels, to_model_space
+from gankit.errors import DataError
+
+__all__ = [
+    "Dataset",
+    "FOLDER_PREFIX",
+    "IMAGE_EXTENSIONS",
+    "SOURCES",
+    "TOY_NAMES",
+    "data_root",
+    "images_to_uint8",
+    "load_dataset",
+    "to_model_space",
+    "toy_modes",
+    "toy_sample",
+]
+
+FOLDER_PREFIX = "folder:"
+IMAGE_SPLITS = ("train", "test")
+NativeLoader = Callable[[str, "str | os.PathLike[str] | None"], tuple[torch.Tensor, torch.Tensor]]
+
+
+def load_toy_source(
+    name: str,
+    *,
+    image_size: int | None = None,
+    split: str = "train",
+    root: str | os.PathLike[str] | None = None,
+    n_points: int = 100_000,
+    seed: int = 0,
+    channels: int | None = None,
+    cache: bool = True,
+) -> Dataset:
+    """A toy points source (see :mod:`gankit.data.toy`); image options are ignored."""
+    return load_toy(name, split=split, n_points=n_points, seed=seed)
+
+
+def load_digits_source(
+    *,
+    image_size: int | None = None,
+    split: str = "train",
+    root: str | os.PathLike[str] | None = None,
+    n_points: int = 100_000,
+    seed: int = 0,
+    channels: int | None = None,
+    cache: bool = True,
+) -> Dataset:
+    """scikit-learn's 8x8 digits, all 1797 as "train": uint8 ``[1797, C, S, S]``, labels 0..9."""
+    size = check_image_size(image_size, 32)
+    check_split("digits", split, ("train",))
+    check_channels(channels)
+    data, labels = load_digits_images(size)
+    return Dataset(name="digits", kind="images", data=set_channels(data, channels), labels=labels)
+
+
+def _fit(native: torch.Tensor, size: int) -> torch.Tensor:
+    # 28x28 digit datasets are padded to 32 first (exact); everything else is resized directly.
+    return from_28(native, size) if native.shape[-1] == 28 else resize_images(native, size)
+
+
+def load_builtin_images(
+    name: str,
+    *,
+    image_size: int | None = None,
+    split: str = "train",
+    root: str | os.PathLike[str] | None = None,
+    n_points: int = 100_000,
+    seed: int = 0,
+    channels: int | None = None,
+    cache: bool = True,
+) -> Dataset:
+    """Fashion-MNIST, MNIST or CIFAR-10 at ``image_size`` (default 32); see :mod:`gankit.data.images`."""
+    size = check_image_size(image_size, 32)
+    check_split(name, split, IMAGE_SPLITS)
+    check_channels(channels)
+    native, labels = NATIVE_IMAGES[name](split, root)
+    side = native.shape[-1]
+    if size == side or (side, size) == (28, 32):
+        data = _fit(native, size)  # as is, or a 2-pixel pad: cheaper than a cache read
+    else:
+        # Resizing 60000 images takes seconds; keyed by the native pixels' hash, so new files miss.
+        key = {
+            "source": name,
+            "split": split,
+            "size": size,
+            "pixels": hashlib.sha256(memoryview(native.numpy()).cast("B")).hexdigest(),
+        }
+        data, _, _ = cached(key, lambda: (_fit(native, size), None, {}), enabled=cache)
+    return Dataset(name=name, kind="images", data=set_channels(data, channels), labels=labels)
+
+
+def load_folder_source(
+    path: str | os.PathLike[str],
+    *,
+    image_size: int | None = None,
+    split: str = "train",
+    root: str | os.PathLike[str] | None = None,
+    n_points: int = 100_000,
+    seed: int = 0,
+    channels: int | None = None,
+    cache: bool = True,
+) -> Dataset:
+    """Every image under ``path`` (recursive), uint8 ``[N, C, S, S]`` with S = ``image_size`` (default 64).
+
+    Converted to RGB, or grayscale when ``channels=1``; see :mod:`gankit.data.folder`. Undecodable
+    files are skipped with one warning and counted in ``n_skipped``.
+    """
+    size = check_image_size(image_size, 64)
+    check_split(f"{FOLDER_PREFIX}{path}", split, ("train",))
+    n_channels = check_channels(channels) or 3
+    folder, files = resolve_folder(path)
+    key = {
+        "source": f"folder-{folder.name}",
+        "path": str(folder),
+        "size": size,
+        "channels": n_channels,
+        "files": fingerprint(folder, files),
+    }
+
+    def build():
+        data, n_skipped, note = decode_images(folder, files, size, n_channels)
+        return data, None, {"n_skipped": str(n_skipped), "note": note}
+
+    data, _, meta = cached(key, build, enabled=cache)
+    if meta.get("note"):
+        warnings.warn(meta["note"], stacklevel=3)
+    return Dataset(
+        name=f"{FOLDER_PREFIX}{folder}",
+        kind="images",
+        data=data,
+        n_skipped=int(meta.get("n_skipped", 0)),
+    )
+
+
+NATIVE_IMAGES: dict[str, NativeLoader] = {
+    "fashion-mnist": load_fashion_mnist,
+    "mnist": load_mnist,
+    "cifar10": load_cifar10,
+}
+
+SOURCES: dict[str, Callable[..., Dataset]] = {
+    "ring8": partial(load_toy_source, "ring8"),
+    "grid25": partial(load_toy_source, "grid25"),
+    "swissroll": partial(load_toy_source, "swissroll"),
+    "digits": load_digits_source,
+    "fashion-mnist": partial(load_builtin_images, "fashion-mnist"),
+    "mnist": partial(load_builtin_images, "mnist"),
+    "cifar10": partial(load_builtin_images, "cifar10"),
+}
+
+
+def valid_names() -> str:
+    """The ``--data`` names, comma-separated, for messages and ``--help``."""
+    return ", ".join([*SOURCES, f"{FOLDER_PREFIX}PATH"])
+
+
+def load_dataset(
+    name: str,
+    *,
+    image_size: int | None = None,
+    split: str = "train",
+    root: str | os.PathLike[str] | None = None,
+    n_points: int = 100_000,
+    seed: int = 0,
+    channels: int | None = None,
+    cache: bool = True,
+) -> Dataset:
+    """Load a dataset by its ``--data`` name.
+
+    Args:
+        name: A key of :data:`SOURCES` or ``"folder:PATH"``.
+        image_size: Side of the square images, a power of two in [8, 256]; ``None`` takes the
+            source's default (32, or 64 for folders). Ignored by toy sets.
+        split: ``"train"`` or ``"test"`` where the source has it.
+        root: Data folder for downloadable datasets (overrides ``$GANKIT_DATA``).
+        n_points: Size of a toy set.
+        seed: Seed of a toy set's draw.
+        channels: Force 1 (luma) or 3 (replicated gray) channels; ``None`` keeps the source's.
+        cache: Use the decoded-image cache (``$GANKIT_CACHE``) for folders and resized datasets.
+
+    Returns:
+        The whole dataset in memory, see :class:`Dataset`.
+
+    Raises:
+        DataError: unknown name, bad option, or missing/corrupt files; the one-line message says
+            how to fix it.
+    """
+    options = dict(
+        image_size=image_size,
+        split=split,
+        root=root,
+        n_points=n_points,
+        seed=seed,
+        channels=channels,
+        cache=cache,
+    )
+    if not isinstance(name, str):
+        raise DataError(f"dataset name must be a string, got {name!r}; valid: {valid_names()}")
+    if name.startswith(FOLDER_PREFIX):
+        path = name[len(FOLDER_PREFIX) :]
+        if not path.strip():
+            raise DataError(f"{name!r} names no folder; write folder:PATH, e.g. folder:~/pictures")
+        return load_folder_source(path, **options)
+    if name not in SOURCES:
+        raise DataError(f"unknown dataset {name!r}; valid: {valid_names()}")
+    return SOURCES[name](**options)

@@ -1,0 +1,324 @@
+"""GAN, W-GAN, WGAN-GP and hinge losses, computed from discriminator logits.
+
+All loss math of the toolkit lives here; the trainer only calls the *phases*
+(:func:`discriminator_phase`, :func:`generator_phase`, :func:`after_discriminator_step`).
+Logits ``r = D(x)`` on real data and ``f = D(G(z))`` on generated data are ``[N]`` tensors;
+``D`` (the probability) is ``sigmoid(logit)``. Probabilities are never formed: the logs are
+written with ``softplus``, which stays finite for any logit:
+
+* ``log sigmoid(x)      = -softplus(-x)``
+* ``log(1 - sigmoid(x)) = -softplus(x)``
+
+References:
+    [1] The tutorial, eq. 1-1 (value function) and eq. 1-2 (the two generator objectives).
+    [2] Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014.
+    [3] Radford, Metz, Chintala, "Unsupervised Representation Learning with Deep
+        Convolutional GANs" (DCGAN), ICLR 2016.
+    [4] Arjovsky, Chintala, Bottou, "Wasserstein GAN", ICML 2017 (Algorithm 1).
+    [5] Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017 (Algorithm 1).
+    [6] Lim & Ye, "Geometric GAN", 2017; Miyato et al., "Spectral Normalization for GANs",
+        ICLR 2018 (hinge loss; Table 1 optimiser settings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit.errors import ConfigError
+
+# --------------------------------------------------------------------------- per-side losses
+
+
+def _at_least_fp32(x: Tensor) -> Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def d_loss_gan(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Discriminator cross-entropy, the negated value function of [1] eq. 1-1 / [2] eq. 1.
+
+    .. math:: L_D = -\\mathbb{E}_x \\log D(x) - \\mathbb{E}_z \\log(1 - D(G(z)))
+
+    Args:
+        real_logits: ``[N]`` logits on real samples.
+        fake_logits: ``[M]`` logits on generated samples.
+
+    Returns:
+        0-dim tensor.
+    """
+    real_term = F.softplus(-real_logits).mean()  # -log sigmoid(r)
+    fake_term = F.softplus(fake_logits).mean()  # -log(1 - sigmoid(f))
+    return real_term + fake_term
+
+
+def g_loss_minimax(fake_logits: Tensor) -> Tensor:
+    """Saturating (minimax) generator loss, [1] eq. 1-2 right-hand side / [2] eq. 1.
+
+    .. math:: L_G = \\mathbb{E}_z \\log(1 - D(G(z)))
+
+    Its gradient w.r.t. a logit is ``-sigmoid(f) / N``: it vanishes when D confidently rejects
+    the samples (``D(G(z)) -> 0``), which is why [2] proposes the non-saturating form.
+    """
+    return -F.softplus(fake_logits).mean()  # log(1 - sigmoid(f))
+
+
+def g_loss_nonsaturating(fake_logits: Tensor) -> Tensor:
+    """Non-saturating generator loss, [1] eq. 1-2 left-hand side / [2] Sec. 3.
+
+    .. math:: L_G = -\\mathbb{E}_z \\log D(G(z))
+
+    Gradient w.r.t. a logit: ``-(1 - sigmoid(f)) / N``, which tends to ``-1/N`` as D(G(z)) -> 0.
+    """
+    return F.softplus(-fake_logits).mean()  # -log sigmoid(f)
+
+
+def d_loss_wgan(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Critic loss of W-GAN, [4] Algorithm 1 (maximise the Kantorovich-Rubinstein dual).
+
+    .. math:: L_D = -(\\mathbb{E}_x f(x) - \\mathbb{E}_z f(G(z)))
+    """
+    return fake_logits.mean() - real_logits.mean()
+
+
+def g_loss_wgan(fake_logits: Tensor) -> Tensor:
+    """Generator loss of W-GAN, [4] Algorithm 1: :math:`L_G = -\\mathbb{E}_z f(G(z))`."""
+    return -fake_logits.mean()
+
+
+def d_loss_hinge(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Hinge discriminator loss, [6].
+
+    .. math:: L_D = \\mathbb{E}_x \\max(0, 1 - f(x)) + \\mathbb{E}_z \\max(0, 1 + f(G(z)))
+    """
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def g_loss_hinge(fake_logits: Tensor) -> Tensor:
+    """Hinge generator loss, [6]: :math:`L_G = -\\mathbb{E}_z f(G(z))`."""
+    return -fake_logits.mean()
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Two-sided gradient penalty of WGAN-GP, [5] Algorithm 1 (lines 6-8), without lambda.
+
+    .. math::
+        \\hat x = \\epsilon x + (1 - \\epsilon) \\tilde x, \\quad \\epsilon \\sim U[0, 1]
+        \\text{ per sample}; \\qquad
+        GP = \\mathbb{E}_{\\hat x} (\\lVert \\nabla_{\\hat x} f(\\hat x) \\rVert_2 - 1)^2
+
+    The gradient is taken with ``create_graph=True`` so that ``GP`` can be differentiated
+    w.r.t. the critic's parameters. ``real`` and ``fake`` are detached here.
+
+    Args:
+        critic: maps ``[N, ...]`` to logits ``[N]``; it must treat samples independently
+            (no batch norm), otherwise per-sample gradients are not defined.
+        real: ``[N, D]`` or ``[N, C, H, W]`` real samples.
+        fake: generated samples of the same shape.
+        generator: optional RNG for ``epsilon`` (may live on another device than the data).
+
+    Returns:
+        ``(penalty, mean_grad_norm)``: the 0-dim penalty (differentiable) and the detached mean
+        of :math:`\\lVert \\nabla f(\\hat x) \\rVert_2` over the batch, for reporting.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"gradient_penalty needs real and fake of one shape, "
+            f"got {tuple(real.shape)} and {tuple(fake.shape)}"
+        )
+    n = real.shape[0]
+    eps_shape = (n,) + (1,) * (real.dim() - 1)  # (N, 1, ...) broadcasts over each sample
+    draw_on = generator.device if generator is not None else real.device
+    dtype = torch.promote_types(real.dtype, fake.dtype)
+    eps = torch.rand(eps_shape, generator=generator, device=draw_on, dtype=dtype)
+    eps = eps.to(real.device)
+    x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
+    out = critic(x_hat)
+    # each output depends only on its own input, so d(sum)/d x_hat_i = grad f(x_hat_i)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    grad = _at_least_fp32(grad.flatten(1))  # (N, D); a half-precision norm is too coarse
+    norms = torch.linalg.vector_norm(grad, ord=2, dim=1)  # (N,)
+    penalty = (norms - 1.0).square().mean()
+    return penalty, norms.mean().detach()
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, c: float) -> None:
+    """Clamp every parameter of ``module`` to ``[-c, c]`` in place, [4] Algorithm 1 line 7."""
+    if not c > 0:
+        raise ConfigError(f"weight clipping needs c > 0, got {c}")
+    for p in module.parameters():
+        p.clamp_(-c, c)
+
+
+# --------------------------------------------------------------------------- named losses
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossSpec:
+    """A loss together with the optimiser defaults of the paper that introduced it.
+
+    Attributes:
+        name: key in :data:`LOSSES`.
+        d_loss: ``(real_logits [N], fake_logits [M]) -> 0-dim``.
+        g_loss: ``fake_logits [M] -> 0-dim``.
+        optimizer: ``"adam"`` or ``"rmsprop"``.
+        lr: learning rate (both networks).
+        betas: Adam's ``(beta1, beta2)``; not read when ``optimizer == "rmsprop"``.
+        d_steps: discriminator updates per generator update (``n_critic`` in [4], [5]).
+        gp_weight: lambda of the gradient penalty; 0 disables it.
+        clip: weight-clipping bound ``c`` applied after every D step, or ``None``.
+        d_norm: discriminator norm the loss needs: ``"batch"`` or ``"layer"`` (per-sample,
+            required by the gradient penalty, [5] Sec. 4).
+    """
+
+    name: str
+    d_loss: Callable[[Tensor, Tensor], Tensor]
+    g_loss: Callable[[Tensor], Tensor]
+    optimizer: str
+    lr: float
+    betas: tuple[float, float] = (0.9, 0.999)
+    d_steps: int = 1
+    gp_weight: float = 0.0
+    clip: float | None = None
+    d_norm: str = "batch"
+
+
+LOSSES: dict[str, LossSpec] = {
+    # DCGAN [3] Sec. 4: Adam, lr 2e-4, beta1 0.5; one D step per G step.
+    "gan-minimax": LossSpec(
+        name="gan-minimax",
+        d_loss=d_loss_gan,
+        g_loss=g_loss_minimax,
+        optimizer="adam",
+        lr=2e-4,
+        betas=(0.5, 0.999),
+        d_steps=1,
+    ),
+    "gan-ns": LossSpec(
+        name="gan-ns",
+        d_loss=d_loss_gan,
+        g_loss=g_loss_nonsaturating,
+        optimizer="adam",
+        lr=2e-4,
+        betas=(0.5, 0.999),
+        d_steps=1,
+    ),
+    # W-GAN [4] Algorithm 1: alpha 5e-5, c 0.01, n_critic 5, RMSProp.
+    "wgan": LossSpec(
+        name="wgan",
+        d_loss=d_loss_wgan,
+        g_loss=g_loss_wgan,
+        optimizer="rmsprop",
+        lr=5e-5,
+        d_steps=5,
+        clip=0.01,
+    ),
+    # WGAN-GP [5] Algorithm 1: lambda 10, n_critic 5, Adam alpha 1e-4, beta1 0, beta2 0.9.
+    "wgan-gp": LossSpec(
+        name="wgan-gp",
+        d_loss=d_loss_wgan,
+        g_loss=g_loss_wgan,
+        optimizer="adam",
+        lr=1e-4,
+        betas=(0.0, 0.9),
+        d_steps=5,
+        gp_weight=10.0,
+        d_norm="layer",
+    ),
+    # Hinge [6]: setting C of SN-GAN's Table 1 (the DCGAN setting), which suits a
+    # batch-normed D without spectral norm: Adam 2e-4, (0.5, 0.999), one D step.
+    "hinge": LossSpec(
+        name="hinge",
+        d_loss=d_loss_hinge,
+        g_loss=g_loss_hinge,
+        optimizer="adam",
+        lr=2e-4,
+        betas=(0.5, 0.999),
+        d_steps=1,
+    ),
+}
+
+
+def get_loss(name: str) -> LossSpec:
+    """The :class:`LossSpec` called ``name``; ConfigError listing the choices otherwise."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}") from None
+
+
+# --------------------------------------------------------------------------- training phases
+
+
+def discriminator_phase(
+    spec: LossSpec,
+    D: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Loss of one discriminator (critic) step: ``spec.d_loss + gp_weight * GP``.
+
+    Real and fake batches go through ``D`` in separate calls, as in DCGAN [3], so batch-norm
+    statistics are never mixed across the two.
+
+    Args:
+        spec: the loss.
+        D: discriminator, ``[N, ...] -> [N]`` logits.
+        real: real batch ``[N, ...]``.
+        fake: generated batch, already detached by the caller.
+        generator: optional RNG for the penalty's interpolation weights.
+
+    Returns:
+        ``(loss, stats)``; ``stats`` holds detached 0-dim tensors (nothing here syncs the
+        device): ``loss_d`` (the total loss), ``d_real`` = mean sigmoid(D(x)), ``d_fake`` =
+        mean sigmoid(D(G(z))), ``w_estimate`` = E f(x) - E f(G(z)) (the W-GAN estimate of
+        W1; meaningful for wgan/wgan-gp, reported for all), and, when ``gp_weight > 0``,
+        ``gp`` (without lambda) and ``grad_norm_critic`` (mean gradient norm at x_hat).
+    """
+    # losses and stats in at least float32: logits may be half precision under autocast
+    real_logits = _at_least_fp32(D(real))
+    fake_logits = _at_least_fp32(D(fake))
+    loss = spec.d_loss(real_logits, fake_logits)
+    r, f = real_logits.detach(), fake_logits.detach()
+    stats: dict[str, Tensor] = {
+        "d_real": torch.sigmoid(r).mean(),
+        "d_fake": torch.sigmoid(f).mean(),
+        "w_estimate": r.mean() - f.mean(),
+    }
+    if spec.gp_weight > 0:
+        gp, grad_norm = gradient_penalty(D, real, fake, generator=generator)
+        loss = loss + spec.gp_weight * gp
+        stats["gp"] = gp.detach()
+        stats["grad_norm_critic"] = grad_norm
+    stats["loss_d"] = loss.detach()
+    return loss, stats
+
+
+def generator_phase(
+    spec: LossSpec, D: Callable[[Tensor], Tensor], fake: Tensor
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Loss of one generator step, ``spec.g_loss(D(G(z)))``; ``fake`` must NOT be detached.
+
+    Returns:
+        ``(loss, {"loss_g": detached 0-dim})``.
+    """
+    loss = spec.g_loss(_at_least_fp32(D(fake)))
+    return loss, {"loss_g": loss.detach()}
+
+
+def after_discriminator_step(spec: LossSpec, D: nn.Module) -> None:
+    """Post-update hook: weight clipping for W-GAN [4] when ``spec.clip`` is set, else nothing."""
+    if spec.clip is not None:
+        clip_weights_(D, spec.clip)

@@ -1,0 +1,65 @@
+"""Generators and discriminators, chosen by name from :data:`MODELS`.
+
+Every discriminator returns logits ``[N]`` (no Sigmoid); every generator has ``z_dim`` and
+``data_shape`` attributes. This package never imports :mod:`gankit.losses`.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from gankit.errors import ConfigError
+from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, build_dcgan, init_weights
+from gankit.models.mlp import MLPDiscriminator, MLPGenerator, build_mlp
+from gankit.models.noise import NOISE, sample_noise
+
+# name -> builder(*, data_shape, z_dim, width, depth, d_norm) -> (G, D)
+MODELS = {
+    "mlp": build_mlp,  # points (D,): toy 2-D data
+    "dcgan": build_dcgan,  # images (C, S, S), S a power of two in 8..256
+}
+
+
+def build_models(
+    model: str,
+    *,
+    data_shape: tuple[int, ...],
+    z_dim: int,
+    width: int,
+    depth: int = 3,
+    d_norm: str = "batch",
+) -> tuple[nn.Module, nn.Module]:
+    """Build ``(generator, discriminator)`` for data of shape ``data_shape``.
+
+    Args:
+        model: a key of :data:`MODELS`.
+        data_shape: one sample's shape: ``(D,)`` for points (``mlp``), ``(C, S, S)`` for images
+            (``dcgan``).
+        z_dim: latent dimension.
+        width: hidden width (mlp) or the last hidden block's channels (dcgan, 128 in the paper).
+        depth: hidden layers of each MLP; ignored by dcgan, whose depth follows the image size.
+        d_norm: the discriminator norm the loss wants (``LossSpec.d_norm``): ``"batch"``,
+            ``"layer"`` (per-sample, for gradient penalties) or ``"none"``. The mlp has no
+            batch norm and maps ``"batch"`` to no norm (see ``mlp.MLP_D_NORM``).
+
+    Raises:
+        ConfigError: unknown model or norm, or data the model cannot handle.
+    """
+    if model not in MODELS:
+        raise ConfigError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[model](
+        data_shape=tuple(data_shape), z_dim=z_dim, width=width, depth=depth, d_norm=d_norm
+    )
+
+
+__all__ = [
+    "MODELS",
+    "NOISE",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "build_models",
+    "init_weights",
+    "sample_noise",
+]

@@ -1,0 +1,66 @@
+"""Deterministic batches from a tensor dataset held in memory (on the device when it fits).
+
+Each epoch is a fresh permutation drawn from a generator seeded by ``(seed, epoch)``, so the data
+order is fully described by ``(epoch, position)``: that pair is all a checkpoint stores to resume
+the exact same sequence of batches. Under data parallelism every rank walks the same global batch
+and takes its own contiguous slice of it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gankit.data import to_model_space
+
+
+def pick_storage_device(data: torch.Tensor, device: torch.device, *, max_fraction: float = 0.4) -> torch.device:
+    """Keep the dataset on the training device when it takes under ``max_fraction`` of free memory."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        nbytes = data.element_size() * data.nelement()
+        return device if nbytes < max_fraction * free else torch.device("cpu")
+    return device
+
+
+class EpochBatches:
+    """Shuffled global batches of ``batch_size`` (last partial batch dropped), sliced per rank."""
+
+    def __init__(self, data: torch.Tensor, batch_size: int, *, seed: int, device: torch.device,
+                 rank: int = 0, world_size: int = 1) -> None:
+        if batch_size > len(data):
+            raise ValueError(f"batch size {batch_size} exceeds the dataset size {len(data)}")
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by the {world_size} ranks")
+        self.device = device
+        storage = pick_storage_device(data, device)
+        self.data = data.to(storage, non_blocking=True)
+        if storage.type == "cpu" and device.type == "cuda":
+            self.data = self.data.pin_memory()
+        self.batch_size, self.seed = batch_size, seed
+        self.local = batch_size // world_size
+        self.offset = rank * self.local
+        self.batches_per_epoch = len(data) // batch_size
+        self.epoch, self.position = 0, 0
+        self._order: torch.Tensor | None = None
+
+    def _permutation(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(len(self.data), generator=generator).to(self.data.device, non_blocking=True)
+
+    def next(self) -> torch.Tensor:
+        """The next batch in model space ([-1, 1] images or float points), on the training device."""
+        if self.position >= self.batches_per_epoch:
+            self.epoch, self.position, self._order = self.epoch + 1, 0, None
+        if self._order is None:
+            self._order = self._permutation()
+        start = self.position * self.batch_size + self.offset
+        index = self._order[start:start + self.local]
+        self.position += 1
+        batch = self.data[index].to(self.device, non_blocking=True)
+        return to_model_space(batch)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position, self._order = int(state["epoch"]), int(state["position"]), None

@@ -1,0 +1,349 @@
+"""Typed run configuration: one dataclass per part, composed into :class:`RunConfig`.
+
+Values left as ``None`` are filled by :func:`resolve` from the loss's paper defaults
+(:data:`gankit.losses.LOSSES`) and the data's shape, and the *resolved* config is what a run
+writes to ``config.json``. Presets are YAML files of the same nested shape; command-line
+overrides are ``--set section.key=value`` (or a bare ``key=value`` when the key is unique).
+Everything is checked: unknown keys, wrong types and out-of-range values raise
+:class:`gankit.errors.ConfigError` naming the valid choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gankit.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "fp16")
+ON_NAN = ("stop", "rollback")
+
+
+@dataclass
+class ModelConfig:
+    """Which networks to build (see :mod:`gankit.models`)."""
+
+    name: str | None = None  # mlp | dcgan; default: mlp for 2-D points, dcgan for images
+    width: int | None = None  # dcgan: base channels (FC goes to 4x4x(8*width)); mlp: hidden units
+    depth: int = 3  # mlp hidden layers
+    z_dim: int | None = None  # dcgan 100 (the paper), mlp 2
+    noise: str = "uniform"  # uniform U(-1, 1) as in the tutorial, or normal N(0, I)
+    d_norm: str | None = None  # batch | layer | none; default from the loss (layer for wgan-gp)
+
+
+@dataclass
+class DataConfig:
+    """Which data to train on (see :mod:`gankit.data`)."""
+
+    name: str = "digits"  # ring8 | grid25 | swissroll | digits | fashion-mnist | mnist | cifar10 | folder:PATH
+    image_size: int | None = None  # default: the source's own (32 for digits and 28x28 sets, 64 for folders)
+    channels: int | None = None  # force 1 or 3 channels
+    root: str | None = None  # where the source's files live
+    n_points: int = 100_000  # size of the fixed pre-sampled toy set
+
+
+@dataclass
+class LossConfig:
+    """The objective and its optimiser; ``None`` takes the loss's paper default."""
+
+    name: str = "gan-ns"  # gan-minimax | gan-ns | wgan | wgan-gp | hinge
+    d_steps: int | None = None  # K discriminator steps per generator step
+    optimizer: str | None = None  # adam | rmsprop
+    lr_g: float | None = None
+    lr_d: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    gp_weight: float | None = None  # lambda of the gradient penalty (wgan-gp)
+    clip: float | None = None  # weight clipping c (wgan)
+
+
+@dataclass
+class TrainConfig:
+    """The schedule and the run's bookkeeping."""
+
+    steps: int | None = None  # generator steps; default depends on the data (see resolve)
+    batch_size: int | None = None  # global batch (split across ranks); default depends on the data
+    seed: int = 0
+    device: str = "auto"  # auto picks cuda, then mps, then cpu
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
+    ema: float = 0.0  # EMA decay of the generator's weights; 0 turns it off
+    log_every: int = 50  # statistics are read from the device (one sync) this often
+    sample_every: int = 500  # fixed-noise sample grid
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    n_samples_grid: int = 64
+    on_nan: str = "stop"  # stop | rollback (reload the last checkpoint with a lower learning rate)
+    threads: int = 0  # CPU threads for torch; 0 leaves torch's default
+
+
+@dataclass
+class RunConfig:
+    """A whole run: model, data, loss and schedule."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+_SECTION_TYPES = {"model": ModelConfig, "data": DataConfig, "loss": LossConfig, "train": TrainConfig}
+
+
+def all_keys() -> list[str]:
+    """Every settable key as ``section.key``."""
+    return [f"{s}.{f.name}" for s, cls in _SECTION_TYPES.items() for f in fields(cls)]
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _field_type(cls: type, name: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    return hints[name]
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a field annotation (int, float, str, bool or X | None)."""
+    args = typing.get_args(annotation)
+    is_optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), annotation) if args else annotation
+    if value is None:
+        if is_optional:
+            return None
+        raise ConfigError(f"{key} cannot be empty; give a {base.__name__}")
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+    elif base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif base is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif base is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"{key} must be a {base.__name__}, got {value!r}")
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section not in _SECTION_TYPES:
+            raise ConfigError(
+                f"unknown config section '{section}'{_suggest(section, list(_SECTION_TYPES))}; "
+                f"sections are {', '.join(_SECTION_TYPES)}"
+            )
+        names = [f.name for f in fields(_SECTION_TYPES[section])]
+        if name not in names:
+            raise ConfigError(
+                f"unknown config key '{key}'{_suggest(key, all_keys())}; "
+                f"keys of '{section}' are {', '.join(names)}"
+            )
+        return section, name
+    owners = [s for s, cls in _SECTION_TYPES.items() if key in {f.name for f in fields(cls)}]
+    if len(owners) == 1:
+        return owners[0], key
+    if len(owners) > 1:
+        raise ConfigError(f"config key '{key}' is ambiguous; write one of {', '.join(f'{s}.{key}' for s in owners)}")
+    raise ConfigError(f"unknown config key '{key}'{_suggest(key, all_keys())}; run 'gankit train --list-keys' for all keys")
+
+
+def qualify_key(key: str) -> str:
+    """``section.key`` for a full or unique bare key; unknown keys raise ConfigError."""
+    return ".".join(_split_key(key))
+
+
+def set_value(cfg: RunConfig, key: str, value: Any) -> None:
+    """Set ``section.key`` (or a unique bare key) on ``cfg`` after checking its type."""
+    section, name = _split_key(key)
+    part = getattr(cfg, section)
+    setattr(part, name, _coerce(value, _field_type(type(part), name), f"{section}.{name}"))
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` with the value read as YAML data (never executed)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got '{text}'")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str) and value.lower() in {"none", "null"}:
+        value = None
+    elif isinstance(value, str):
+        value = _number_or_text(value)
+    return key.strip(), value
+
+
+def _number_or_text(text: str) -> int | float | str:
+    """YAML 1.1 reads ``1e-4`` as text; users mean a number."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def apply_mapping(cfg: RunConfig, mapping: dict[str, Any], origin: str) -> None:
+    """Apply a nested ``{section: {key: value}}`` mapping (a preset file's content)."""
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{origin} must hold a mapping of sections (model, data, loss, train)")
+    for section, values in mapping.items():
+        if section not in _SECTION_TYPES:
+            raise ConfigError(
+                f"{origin}: unknown section '{section}'{_suggest(str(section), list(_SECTION_TYPES))}; "
+                f"sections are {', '.join(_SECTION_TYPES)}"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: section '{section}' must be a mapping of key: value")
+        for name, value in values.items():
+            set_value(cfg, f"{section}.{name}", value)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a preset; YAML is parsed as data only (``safe_load``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{at}; fix the syntax") from None
+    return data or {}
+
+
+def from_dict(mapping: dict[str, Any], origin: str = "config") -> RunConfig:
+    """Build a config from a nested mapping (``config.json`` or a preset)."""
+    cfg = RunConfig()
+    apply_mapping(cfg, mapping, origin)
+    return cfg
+
+
+def replace(cfg: RunConfig) -> RunConfig:
+    """A deep copy."""
+    return from_dict(cfg.to_dict())
+
+
+def _choice(value: str, choices: typing.Iterable[str], key: str) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got '{value}'{_suggest(value, choices)}")
+
+
+def _positive(value: float | None, key: str, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{key} must be {'>= 0' if allow_zero else '> 0'}; got {value}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Range and choice checks that need no other module."""
+    t, lo, m = cfg.train, cfg.loss, cfg.model
+    _choice(t.device, DEVICES, "train.device")
+    _choice(t.precision, PRECISIONS, "train.precision")
+    _choice(t.on_nan, ON_NAN, "train.on_nan")
+    for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+                "n_samples_grid"):
+        _positive(getattr(t, key), f"train.{key}")
+    _positive(t.threads, "train.threads", allow_zero=True)
+    if not 0.0 <= t.ema < 1.0:
+        raise ConfigError(f"train.ema must be in [0, 1) (0 turns EMA off, 0.999 is typical); got {t.ema}")
+    if t.seed < 0:
+        raise ConfigError(f"train.seed must be >= 0; got {t.seed}")
+    _positive(lo.d_steps, "loss.d_steps")
+    _positive(lo.lr_g, "loss.lr_g")
+    _positive(lo.lr_d, "loss.lr_d")
+    _positive(lo.gp_weight, "loss.gp_weight", allow_zero=True)
+    _positive(lo.clip, "loss.clip")
+    for key in ("beta1", "beta2"):
+        value = getattr(lo, key)
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ConfigError(f"loss.{key} must be in [0, 1); got {value}")
+    if lo.optimizer is not None:
+        _choice(lo.optimizer, ("adam", "rmsprop"), "loss.optimizer")
+    _positive(m.width, "model.width")
+    _positive(m.depth, "model.depth")
+    _positive(m.z_dim, "model.z_dim")
+    _choice(m.noise, ("uniform", "normal"), "model.noise")
+    if m.d_norm is not None:
+        _choice(m.d_norm, ("batch", "layer", "none"), "model.d_norm")
+    _positive(cfg.data.n_points, "data.n_points")
+    if cfg.data.channels is not None:
+        _choice(str(cfg.data.channels), ("1", "3"), "data.channels")
+
+
+__all__ = [
+    "DataConfig", "LossConfig", "ModelConfig", "RunConfig", "TrainConfig", "all_keys", "apply_mapping",
+    "from_dict", "load_yaml", "parse_assignment", "replace", "set_value", "validate",
+]
+
+
+# Defaults that depend on the kind of data. Toy runs are cheap per step and need many steps;
+# image defaults are sized for a CPU laptop (the `digits` default must train in minutes).
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "points": {"model": "mlp", "width": 256, "z_dim": 2, "steps": 4000, "batch_size": 256},
+    "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1500, "batch_size": 64},
+}
+
+
+def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunConfig:
+    """Fill every ``None`` from the data kind and the loss's paper defaults; returns a new config.
+
+    Args:
+        cfg: the requested configuration (not modified).
+        data_kind: ``"points"`` or ``"images"``, from the loaded dataset.
+        image_size: the dataset's image side (``None`` for points).
+    """
+    from gankit.losses import get_loss  # training sits above losses; import here keeps config light
+
+    out = replace(cfg)
+    validate(out)
+    kind = KIND_DEFAULTS[data_kind]
+    spec = get_loss(out.loss.name)
+    m, lo, t = out.model, out.loss, out.train
+    m.name = m.name or kind["model"]
+    m.width = m.width or kind["width"]
+    m.z_dim = m.z_dim or kind["z_dim"]
+    if m.d_norm is None:
+        # An MLP critic has no batch norm to begin with; the gradient penalty wants per-sample norms.
+        m.d_norm = spec.d_norm if m.name == "dcgan" else ("layer" if spec.d_norm == "layer" else "none")
+    out.data.image_size = image_size
+    lo.d_steps = lo.d_steps or spec.d_steps
+    lo.optimizer = lo.optimizer or spec.optimizer
+    lo.lr_g = lo.lr_g or spec.lr
+    lo.lr_d = lo.lr_d or spec.lr
+    lo.beta1 = spec.betas[0] if lo.beta1 is None else lo.beta1
+    lo.beta2 = spec.betas[1] if lo.beta2 is None else lo.beta2
+    lo.gp_weight = spec.gp_weight if lo.gp_weight is None else lo.gp_weight
+    lo.clip = spec.clip if lo.clip is None else lo.clip
+    t.steps = t.steps or kind["steps"]
+    t.batch_size = t.batch_size or kind["batch_size"]
+    validate(out)
+    return out

@@ -1,0 +1,43 @@
+"""Clean interruption: the first SIGINT/SIGTERM finishes the step and saves; a second quits at once.
+
+Quitting at once is safe because every checkpoint is written atomically: the folder always holds
+the previous complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+
+class GracefulInterrupt:
+    """Context manager that turns the first SIGINT/SIGTERM into a stop request."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, log: Callable[[str], None] = print) -> None:
+        self.log = log
+        self.requested = False
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, _frame) -> None:
+        if self.requested:
+            self.log("second signal: quitting now; the last complete checkpoint is intact")
+            os._exit(128 + signum)
+        self.requested, self.signum = True, signum
+        self.log(f"{signal.Signals(signum).name} received: finishing this step and saving a checkpoint "
+                 "(send it again to quit at once)")
+
+    def __enter__(self) -> GracefulInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()

@@ -1,0 +1,233 @@
+"""The training loop: batches in, phases run, EMA, and a periodic tick. No loss math here.
+
+Each generator step runs K discriminator phases then one generator phase (tutorial, Algorithm 1):
+
+    for K steps:  max_D  E_x log D(x) + E_z log(1 - D(G(z)))        (or the chosen loss's D side)
+    once:         the generator's side of the chosen loss
+
+The loss itself lives in :mod:`gankit.losses`; here we only schedule phases, step optimisers,
+and every ``log_every`` steps read the statistics back from the device (the only host sync).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.losses import after_discriminator_step, discriminator_phase, generator_phase
+from gankit.models import sample_noise
+from gankit.training import checkpoint
+from gankit.training.batches import EpochBatches
+from gankit.training.interrupt import GracefulInterrupt
+from gankit.training.progress import Progress
+from gankit.training.setup import Components
+from gankit.training.snapshots import save_snapshot
+from gankit.training.stats import StatsFile, StepStats, first_nonfinite
+
+
+class DivergedError(GankitError):
+    """Training produced a non-finite loss or weight."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    interrupted: bool
+    last_checkpoint: Path | None
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    """||grad||_2 over all parameters, as a device tensor (no sync)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+class Trainer:
+    """Runs the phases of a built run (:class:`Components`) inside a run folder."""
+
+    def __init__(self, parts: Components, run_dir: Path, *, log: Callable[[str], None] = print) -> None:
+        self.parts, self.cfg, self.run_dir, self.log = parts, parts.cfg, Path(run_dir), log
+        self.device = parts.device
+        t = self.cfg.train
+        self.batches = EpochBatches(parts.dataset.data, t.batch_size, seed=t.seed, device=self.device)
+        self.stats, self.stats_file = StepStats(), StatsFile(self.run_dir / "stats.jsonl")
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.step = 0
+        self.last_checkpoint: Path | None = None
+        fixed = torch.Generator().manual_seed(t.seed + 1)  # fixed noise never touches the training RNG
+        self.fixed_z = sample_noise(t.n_samples_grid, self.cfg.model.z_dim, self.cfg.model.noise, generator=fixed).to(self.device)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
+        self.autocast_dtype = dtype
+        self.scaler = torch.amp.GradScaler(self.device.type) if t.precision == "fp16" else None
+
+    # ----------------------------------------------------------------- phases
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def noise(self, n: int) -> torch.Tensor:
+        return sample_noise(n, self.cfg.model.z_dim, self.cfg.model.noise, device=self.device)
+
+    def _backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            norm = grad_norm(module)
+            opt.step()
+            return norm
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(opt)
+        norm = grad_norm(module)
+        self.scaler.step(opt)
+        self.scaler.update()
+        return norm
+
+    def discriminator_step(self) -> dict[str, torch.Tensor]:
+        """One D phase on a real batch and a detached fake batch."""
+        p = self.parts
+        real = self.batches.next()
+        with torch.no_grad(), self.autocast():
+            fake = p.G(self.noise(len(real)))
+        with self.autocast():
+            loss, stats = discriminator_phase(p.spec, p.D, real, fake)
+        stats["grad_norm_d"] = self._backward_step(loss, p.opt_d, p.D)
+        after_discriminator_step(p.spec, p.D)
+        return stats
+
+    def generator_step(self) -> dict[str, torch.Tensor]:
+        """One G phase; D's weights are frozen so no gradient is computed for them."""
+        p = self.parts
+        p.D.requires_grad_(False)
+        try:
+            with self.autocast():
+                fake = p.G(self.noise(self.cfg.train.batch_size))
+                loss, stats = generator_phase(p.spec, p.D, fake)
+            stats["grad_norm_g"] = self._backward_step(loss, p.opt_g, p.G)
+        finally:
+            p.D.requires_grad_(True)
+        if p.ema is not None:
+            p.ema.update(p.G)
+        return stats
+
+    def train_step(self) -> None:
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(self.cfg.loss.d_steps):
+            stats.update(self.discriminator_step())
+        stats.update(self.generator_step())
+        self.step += 1
+        self.stats.record(self.step, stats)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        p = self.parts
+        return {
+            "config": self.cfg.to_json(),
+            "step": self.step,
+            "data_shape": list(p.dataset.shape),
+            "G": p.G.state_dict(),
+            "D": p.D.state_dict(),
+            "opt_g": p.opt_g.state_dict(),
+            "opt_d": p.opt_d.state_dict(),
+            "ema": p.ema.state_dict() if p.ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "data_order": self.batches.state_dict(),
+            "rng": checkpoint.capture_rng(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        p = self.parts
+        p.G.load_state_dict(state["G"])
+        p.D.load_state_dict(state["D"])
+        p.opt_g.load_state_dict(state["opt_g"])
+        p.opt_d.load_state_dict(state["opt_d"])
+        if p.ema is not None and state.get("ema") is not None:
+            p.ema.load_state_dict(state["ema"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.batches.load_state_dict(state["data_order"])
+        self.step = int(state["step"])
+        checkpoint.restore_rng(state["rng"])
+        self.stats_file.truncate_after(self.step)
+
+    # ------------------------------------------------------------------- tick
+    def flush_stats(self) -> list[dict]:
+        rows = self.stats.drain()
+        bad = first_nonfinite(rows)
+        if bad is not None:
+            good = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "; no checkpoint was written yet"
+            keys = ", ".join(k for k, v in bad.items() if isinstance(v, float) and not math.isfinite(v))
+            raise DivergedError(f"training diverged at step {bad['step']} (non-finite {keys}){good}; "
+                                "lower the learning rates or try --on-nan rollback")
+        self.stats_file.append(rows)
+        return rows
+
+    def weights_finite(self) -> bool:
+        tensors = [t for m in (self.parts.G, self.parts.D) for t in m.state_dict().values() if t.is_floating_point()]
+        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+    def save_checkpoint(self) -> Path:
+        self.flush_stats()
+        if not self.weights_finite():
+            raise DivergedError(f"weights became non-finite by step {self.step}; the last good checkpoint "
+                                f"{self.last_checkpoint} is kept; lower the learning rates")
+        self.stats_file.sync()
+        self.last_checkpoint = checkpoint.save(self.ckpt_dir, self.step, self.state_dict(),
+                                               keep=self.cfg.train.keep_checkpoints)
+        return self.last_checkpoint
+
+    @torch.no_grad()
+    def snapshot(self, path: Path) -> None:
+        G = self.parts.ema.module if self.parts.ema is not None else self.parts.G
+        was_training = G.training
+        G.eval()
+        with self.autocast():
+            generated = G(self.fixed_z)
+        G.train(was_training)
+        reference = self.parts.dataset.data[:2000] if self.parts.dataset.kind == "points" else None
+        save_snapshot(path, generated, reference=reference, title=f"step {self.step}")
+
+    def tick(self, progress: Progress) -> None:
+        t = self.cfg.train
+        if self.step % t.log_every == 0 or self.step == t.steps:
+            progress.update(self.step, self.flush_stats())
+        if self.step % t.sample_every == 0:
+            self.snapshot(self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        if self.step % t.checkpoint_every == 0 and self.step != t.steps:
+            self.save_checkpoint()
+
+    # -------------------------------------------------------------------- run
+    def run(self) -> TrainResult:
+        t = self.cfg.train
+        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        progress = Progress(total=t.steps, start=self.step, log=self.log)
+        interrupted = False
+        with GracefulInterrupt(self.log) as stop:
+            while self.step < t.steps:
+                self.train_step()
+                self.tick(progress)
+                if stop.requested:
+                    interrupted = True
+                    break
+            progress.close()
+            self.save_checkpoint()
+        if not interrupted:
+            self.finish()
+        return TrainResult(self.run_dir, self.step, interrupted, self.last_checkpoint)
+
+    def finish(self) -> None:
+        from gankit.sampling import save_generator
+
+        self.snapshot(self.run_dir / "samples.png")
+        G = self.parts.ema.module if self.parts.ema is not None else self.parts.G
+        save_generator(self.run_dir / "generator.safetensors", G, self.cfg, step=self.step)

@@ -1,0 +1,38 @@
+"""Run folders: ``runs/NNNN-<model>-<loss>-<data>/`` or a folder the user names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gankit.errors import ConfigError
+
+
+def _slug(text: str) -> str:
+    if text.startswith("folder:"):
+        text = "folder-" + Path(text[len("folder:"):]).name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "data"
+
+
+def next_run_dir(root: Path, model: str, loss: str, data: str) -> Path:
+    """The next auto-numbered folder under ``root`` (created)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    numbers = [int(m[1]) for p in root.iterdir() if (m := re.match(r"^(\d{4,})-", p.name))]
+    number = max(numbers, default=-1) + 1
+    while True:
+        path = root / f"{number:04d}-{_slug(model)}-{_slug(loss)}-{_slug(data)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:  # another run took this number meanwhile
+            number += 1
+
+
+def fresh_run_dir(path: Path) -> Path:
+    """Use ``path`` for a new run; refuse a folder that already holds one."""
+    path = Path(path)
+    if (path / "checkpoints").is_dir() or (path / "config.json").exists():
+        raise ConfigError(f"{path} already holds a run; continue it with --resume {path} or choose another --out")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,91 @@
+"""Per-step statistics, kept on the device and read back every N steps.
+
+Every phase reports 0-dim tensors; :class:`StepStats` stacks them per step without any host
+sync and :meth:`StepStats.drain` reads all pending steps at once (one sync per tick). Rows are
+appended to ``stats.jsonl``, one JSON object per generator step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from gankit.training.checkpoint import atomic_write_bytes
+
+
+class StepStats:
+    """A buffer of per-step statistics that lives on the training device."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] | None = None
+        self._steps: list[int] = []
+        self._values: list[torch.Tensor] = []
+
+    def record(self, step: int, values: dict[str, torch.Tensor]) -> None:
+        """Queue one step's statistics (0-dim tensors; no sync)."""
+        if self.keys is None:
+            self.keys = sorted(values)
+        row = torch.stack([values[k].detach().float().reshape(()) for k in self.keys])
+        self._steps.append(step)
+        self._values.append(row)
+
+    def drain(self) -> list[dict[str, float | int]]:
+        """Read every queued step from the device (the one sync) and clear the buffer."""
+        if not self._values:
+            return []
+        table = torch.stack(self._values).cpu().tolist()
+        rows = [{"step": s, **dict(zip(self.keys or [], vals, strict=True))} for s, vals in zip(self._steps, table, strict=True)]
+        self._steps, self._values = [], []
+        return rows
+
+
+def first_nonfinite(rows: Iterable[dict[str, float | int]]) -> dict[str, float | int] | None:
+    """The first row holding a NaN or infinity, if any."""
+    for row in rows:
+        if any(isinstance(v, float) and not math.isfinite(v) for v in row.values()):
+            return row
+    return None
+
+
+class StatsFile:
+    """``stats.jsonl``: appended every tick, cut back to a checkpoint's step on resume."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def append(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        with self.path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, allow_nan=True) + "\n")
+
+    def sync(self) -> None:
+        """Make appended rows durable (called before each checkpoint)."""
+        if self.path.exists():
+            with self.path.open("rb+") as handle:
+                os.fsync(handle.fileno())
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows past ``step`` (and any torn last line), so a resume adds no duplicates."""
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                kept.append(line)
+        atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,116 @@
+"""Run configs: typed overrides, unknown keys, ranges, presets, and resolution against the loss defaults."""
+
+import pytest
+
+from gankit.cli.train import PRESET_DIR
+from gankit.errors import ConfigError
+from gankit.losses import LOSSES
+from gankit.training.config import (
+    RunConfig,
+    all_keys,
+    apply_mapping,
+    from_dict,
+    load_yaml,
+    parse_assignment,
+    qualify_key,
+    resolve,
+    set_value,
+    validate,
+)
+
+
+def test_set_value_checks_types_and_converts_ints_to_floats():
+    cfg = RunConfig()
+    set_value(cfg, "loss.lr_g", 1)
+    assert cfg.loss.lr_g == 1.0 and isinstance(cfg.loss.lr_g, float)
+    set_value(cfg, "steps", 10)  # a unique bare key
+    assert cfg.train.steps == 10
+    with pytest.raises(ConfigError, match="train.steps must be a int"):
+        set_value(cfg, "train.steps", "many")
+    with pytest.raises(ConfigError, match="must be a int"):
+        set_value(cfg, "train.steps", True)
+
+
+def test_unknown_keys_name_the_valid_ones():
+    with pytest.raises(ConfigError, match="did you mean 'train.steps'"):
+        set_value(RunConfig(), "train.step", 3)
+    with pytest.raises(ConfigError, match="sections are model, data, loss, train"):
+        set_value(RunConfig(), "optim.lr", 3)
+    with pytest.raises(ConfigError, match="ambiguous"):
+        qualify_key("name")
+
+
+def test_parse_assignment_reads_yaml_data_only():
+    assert parse_assignment("loss.lr_g=1e-4") == ("loss.lr_g", 1e-4)
+    assert parse_assignment("model.d_norm=none") == ("model.d_norm", None)
+    key, value = parse_assignment("data.name=!!python/object/apply:os.system ['echo hi']")
+    assert key == "data.name" and isinstance(value, str)  # unsafe YAML is kept as a plain string, never run
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_assignment("oops")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("train.steps", 0, "train.steps must be > 0"),
+    ("train.ema", 1.0, "train.ema must be in"),
+    ("train.device", "tpu", "train.device must be one of auto, cpu, cuda, mps"),
+    ("loss.beta1", 1.5, "loss.beta1 must be in"),
+    ("model.noise", "gauss", "model.noise must be one of uniform, normal"),
+])
+def test_ranges_and_choices(key, value, message):
+    cfg = RunConfig()
+    set_value(cfg, key, value)
+    with pytest.raises(ConfigError, match=message):
+        validate(cfg)
+
+
+def test_every_key_listed_and_round_trip():
+    assert "loss.d_steps" in all_keys() and "train.precision" in all_keys()
+    cfg = RunConfig()
+    set_value(cfg, "train.seed", 7)
+    assert from_dict(cfg.to_dict()) == cfg
+
+
+def test_resolve_fills_paper_defaults_for_each_loss():
+    for name, spec in LOSSES.items():
+        cfg = RunConfig()
+        set_value(cfg, "loss.name", name)
+        out = resolve(cfg, data_kind="images", image_size=32)
+        assert out.loss.d_steps == spec.d_steps
+        assert out.loss.lr_g == spec.lr and out.loss.lr_d == spec.lr
+        assert (out.loss.beta1, out.loss.beta2) == tuple(spec.betas)
+        assert out.loss.gp_weight == spec.gp_weight
+        assert out.model.d_norm == spec.d_norm
+        assert out.model.name == "dcgan" and out.model.z_dim == 100
+        assert cfg.loss.d_steps is None  # the request is not modified
+    toy = resolve(RunConfig(), data_kind="points", image_size=None)
+    assert toy.model.name == "mlp" and toy.model.d_norm == "none"
+
+
+def test_user_values_win_over_defaults():
+    cfg = RunConfig()
+    set_value(cfg, "loss.name", "wgan")
+    set_value(cfg, "loss.d_steps", 2)
+    set_value(cfg, "loss.clip", 0.05)
+    out = resolve(cfg, data_kind="images", image_size=32)
+    assert out.loss.d_steps == 2 and out.loss.clip == 0.05 and out.loss.optimizer == "rmsprop"
+
+
+@pytest.mark.parametrize("path", sorted(PRESET_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_presets_load_and_validate(path):
+    cfg = RunConfig()
+    apply_mapping(cfg, load_yaml(path), str(path))
+    validate(cfg)
+    spec = LOSSES[cfg.loss.name]
+    assert cfg.loss.d_steps == spec.d_steps
+
+
+def test_bad_preset_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(bad)
+    bad.write_text("modle:\n  width: 3\n")
+    with pytest.raises(ConfigError, match="did you mean 'model'"):
+        apply_mapping(RunConfig(), load_yaml(bad), str(bad))
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_yaml(tmp_path / "missing.yaml")
