@@ -20,6 +20,7 @@ from gankit.errors import GankitError
 COMMANDS: dict[str, str] = {
     "train": "train",
     "sample": "sample",
+    "evaluate": "evaluate",
 }
 
 EXIT_USAGE = 2

@@ -308,7 +308,7 @@ __all__ = [
 # Defaults that depend on the kind of data. Toy runs are cheap per step and need many steps;
 # image defaults are sized for a CPU laptop (the `digits` default must train in minutes).
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "points": {"model": "mlp", "width": 256, "z_dim": 2, "steps": 4000, "batch_size": 256},
+    "points": {"model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256},
     "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1500, "batch_size": 64},
 }
 
@@ -332,8 +332,9 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunCon
     m.width = m.width or kind["width"]
     m.z_dim = m.z_dim or kind["z_dim"]
     if m.d_norm is None:
-        # An MLP critic has no batch norm to begin with; the gradient penalty wants per-sample norms.
-        m.d_norm = spec.d_norm if m.name == "dcgan" else ("layer" if spec.d_norm == "layer" else "none")
+        # The MLP discriminator has no batch norm to begin with (so nothing couples samples under a
+        # gradient penalty); the DCGAN one takes the loss's choice (layer norm for wgan-gp).
+        m.d_norm = spec.d_norm if m.name == "dcgan" else "none"
     out.data.image_size = image_size
     lo.d_steps = lo.d_steps or spec.d_steps
     lo.optimizer = lo.optimizer or spec.optimizer

@@ -20,11 +20,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gankit.data import to_model_space
 from gankit.errors import GankitError
 from gankit.losses import after_discriminator_step, discriminator_phase, generator_phase
 from gankit.models import sample_noise
 from gankit.training import checkpoint
 from gankit.training.batches import EpochBatches
+from gankit.training.health import HealthMonitor, mean_pairwise_distance
 from gankit.training.interrupt import GracefulInterrupt
 from gankit.training.progress import Progress
 from gankit.training.setup import Components
@@ -69,6 +71,10 @@ class Trainer:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
         self.autocast_dtype = dtype
         self.scaler = torch.amp.GradScaler(self.device.type) if t.precision == "fp16" else None
+        self.health = HealthMonitor(self.cfg.loss.name)
+        reference = parts.dataset.data[: t.n_samples_grid].to(self.device)
+        self.real_spread = mean_pairwise_distance(to_model_space(reference)).clamp_min(1e-12)
+        self.rollbacks = 0
 
     # ----------------------------------------------------------------- phases
     def autocast(self):
@@ -161,7 +167,8 @@ class Trainer:
         self.stats_file.truncate_after(self.step)
 
     # ------------------------------------------------------------------- tick
-    def flush_stats(self) -> list[dict]:
+    def flush_stats(self, *, diversity_ratio: float | None = None) -> list[dict]:
+        """Read pending statistics (one sync), stop on non-finite values, raise alerts, append to stats.jsonl."""
         rows = self.stats.drain()
         bad = first_nonfinite(rows)
         if bad is not None:
@@ -169,8 +176,23 @@ class Trainer:
             keys = ", ".join(k for k, v in bad.items() if isinstance(v, float) and not math.isfinite(v))
             raise DivergedError(f"training diverged at step {bad['step']} (non-finite {keys}){good}; "
                                 "lower the learning rates or try --on-nan rollback")
+        alerts = self.health.check(rows, diversity_ratio=diversity_ratio)
+        for alert in alerts:
+            self.log(f"warning: step {rows[-1]['step']}: {alert}")
+        if rows and alerts:
+            rows[-1]["alerts"] = alerts
         self.stats_file.append(rows)
         return rows
+
+    @torch.no_grad()
+    def diversity_ratio(self) -> float:
+        """Spread of the fixed-noise samples relative to the data's (1 is healthy, near 0 is collapse)."""
+        G = self.parts.G
+        was_training = G.training
+        G.eval()
+        fake = G(self.fixed_z)
+        G.train(was_training)
+        return float(mean_pairwise_distance(fake) / self.real_spread)
 
     def weights_finite(self) -> bool:
         tensors = [t for m in (self.parts.G, self.parts.D) for t in m.state_dict().values() if t.is_floating_point()]
@@ -200,7 +222,7 @@ class Trainer:
     def tick(self, progress: Progress) -> None:
         t = self.cfg.train
         if self.step % t.log_every == 0 or self.step == t.steps:
-            progress.update(self.step, self.flush_stats())
+            progress.update(self.step, self.flush_stats(diversity_ratio=self.diversity_ratio()))
         if self.step % t.sample_every == 0:
             self.snapshot(self.run_dir / "samples" / f"step_{self.step:07d}.png")
         if self.step % t.checkpoint_every == 0 and self.step != t.steps:
@@ -214,8 +236,11 @@ class Trainer:
         interrupted = False
         with GracefulInterrupt(self.log) as stop:
             while self.step < t.steps:
-                self.train_step()
-                self.tick(progress)
+                try:
+                    self.train_step()
+                    self.tick(progress)
+                except DivergedError as err:
+                    self.roll_back_or_raise(err)
                 if stop.requested:
                     interrupted = True
                     break
@@ -224,6 +249,22 @@ class Trainer:
         if not interrupted:
             self.finish()
         return TrainResult(self.run_dir, self.step, interrupted, self.last_checkpoint)
+
+    MAX_ROLLBACKS = 3
+
+    def roll_back_or_raise(self, err: DivergedError) -> None:
+        """``--on-nan rollback``: reload the last good checkpoint and halve both learning rates."""
+        if self.cfg.train.on_nan != "rollback" or self.last_checkpoint is None or self.rollbacks >= self.MAX_ROLLBACKS:
+            raise err
+        self.rollbacks += 1
+        self.stats.drain()
+        self.load_state_dict(checkpoint.load(self.last_checkpoint))
+        for opt in (self.parts.opt_g, self.parts.opt_d):
+            for group in opt.param_groups:
+                group["lr"] *= 0.5
+        lr = self.parts.opt_g.param_groups[0]["lr"]
+        self.log(f"warning: {err}; rolled back to step {self.step} ({self.last_checkpoint.name}) with learning rates halved "
+                 f"(lr_g now {lr:.3g}; rollback {self.rollbacks} of {self.MAX_ROLLBACKS})")
 
     def finish(self) -> None:
         from gankit.sampling import save_generator

@@ -1,0 +1,340 @@
+"""Score generated samples against their dataset: the library side of ``gankit evaluate``.
+
+* :func:`evaluate_samples` scores samples in memory (a dict with ``images`` uint8
+  ``[N, C, H, W]`` or ``points`` float32 ``[N, 2]``, as :func:`gankit.sampling.generate_samples`
+  returns and ``gankit sample`` saves). Points get the toy mode metrics
+  (:mod:`gankit.metrics.toy`); images get FID, KID, precision / recall, density / coverage and
+  IS in a feature space (:mod:`gankit.metrics.features`), plus the domain classifier's class
+  histogram where one is trained.
+* :func:`evaluate_run` draws samples from a run, scores them and writes ``metrics.json`` into
+  the run folder.
+* :func:`load_samples` reads and checks a sample ``.npz``.
+
+Repeated calls (the trainer scoring every N steps) are cheap: the feature extractor and the real
+features are kept in memory per (dataset, size, channels, feature space, weights, n, split,
+device), and the real features are also cached on disk (see :mod:`gankit.metrics.features`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gankit.errors import GankitError
+from gankit.metrics import features as F
+from gankit.metrics.image import image_metrics
+from gankit.metrics.toy import DEFAULT_TOY_SAMPLES, evaluate_toy
+
+DEFAULT_N_IMAGES = 10_000
+DEFAULT_N_POINTS = DEFAULT_TOY_SAMPLES
+MIN_SAMPLES = 10  # k-NN metrics need k + 1 = 6 and KID / FID need 2; 10 leaves some margin
+METRICS_FILE = "metrics.json"
+
+
+# --------------------------------------------------------------------------------------------
+# samples
+
+
+def check_samples(samples: Mapping[str, Any] | Any, origin: str = "samples") -> tuple[str, Tensor]:
+    """Validate samples and return ``(kind, tensor)`` with kind ``"images"`` or ``"points"``.
+
+    Args:
+        samples: a mapping with exactly one of ``images`` (uint8 ``[N, C, H, W]``, C in {1, 3},
+            H == W) or ``points`` (float ``[N, 2]``, finite); or such an array / tensor itself.
+        origin: names the source in error messages.
+    """
+    if isinstance(samples, Mapping):
+        keys = [k for k in ("images", "points") if k in samples]
+        if len(keys) != 1:
+            raise GankitError(f"{origin} must hold exactly one of the arrays 'images' (uint8 [N,C,H,W]) or "
+                              f"'points' (float32 [N,2]); found {sorted(samples) or 'none'}")
+        kind, x = keys[0], samples[keys[0]]
+    else:
+        x = samples
+        kind = "points" if getattr(x, "ndim", 0) == 2 else "images"
+    if not isinstance(x, Tensor):
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise GankitError(f"{origin}: '{kind}' holds {x.dtype} values, not numbers; save samples with 'gankit sample'")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if kind == "images":
+        if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3) or x.shape[2] != x.shape[3]:
+            raise GankitError(f"{origin}: 'images' must be uint8 [N, 1 or 3, H, H], got {x.dtype} {tuple(x.shape)}; "
+                              "save samples with 'gankit sample'")
+    else:
+        if not x.is_floating_point() or x.ndim != 2 or x.shape[1] != 2:
+            raise GankitError(f"{origin}: 'points' must be float [N, 2], got {x.dtype} {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise GankitError(f"{origin}: 'points' contains NaN or inf; the generator diverged")
+        x = x.float()
+    if len(x) < MIN_SAMPLES:
+        raise GankitError(f"{origin} has {len(x)} samples; evaluation needs at least {MIN_SAMPLES}")
+    return kind, x
+
+
+def load_samples(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a sample file ``.npz`` (``images`` or ``points``) without unpickling anything."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise GankitError(f"sample file {p} not found; create one with 'gankit sample RUN --out {p.name}'")
+    try:
+        z = np.load(p, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not named arrays")
+        with z:
+            arrays = {k: z[k] for k in z.files}  # object arrays raise ValueError here
+    except (OSError, ValueError, EOFError) as err:
+        first = " ".join(str(err).split())[:120]
+        raise GankitError(f"{p} is not a readable .npz sample file ({first}); create one with 'gankit sample'") from None
+    kind, x = check_samples(arrays, str(p))
+    return {kind: x}
+
+
+def _take(x: Tensor, n: int | None, origin: str) -> Tensor:
+    if n is None:
+        return x
+    if n < MIN_SAMPLES:
+        raise GankitError(f"--n must be at least {MIN_SAMPLES}, got {n}")
+    if n > len(x):
+        raise GankitError(f"{origin} has {len(x)} samples, fewer than --n {n}; pass --n {len(x)} or fewer")
+    return x[:n]
+
+
+# --------------------------------------------------------------------------------------------
+# images
+
+
+class ImageEvaluator:
+    """Scores uint8 images against one dataset in one feature space (extractor and real features kept).
+
+    Args:
+        data: dataset name.
+        image_size: side of the images to score (the real data is loaded at this size).
+        channels: channel count to load the real data with; ``None`` keeps the dataset's own,
+            and samples with a different count are refused.
+        features: feature space (``classifier`` / ``inception``); ``None`` picks the default.
+        inception_weights: local Inception weights file (default place when ``None``).
+        classifier_weights: local domain-classifier file (default place when ``None``).
+        n_real: real samples to compare with (capped by the split's size).
+        split: dataset split that provides the real samples.
+        device: where the networks and the distance computations run.
+        use_cache: read / write the on-disk real-feature cache.
+    """
+
+    def __init__(self, data: str, *, image_size: int, channels: int | None = None, features: str | None = None,
+                 inception_weights: str | None = None, classifier_weights: str | None = None,
+                 n_real: int = DEFAULT_N_IMAGES, split: str = "train", device: str | torch.device = "cpu",
+                 use_cache: bool = True) -> None:
+        from gankit.data import load_dataset
+
+        kwargs: dict[str, Any] = {"image_size": image_size, "split": split}
+        if channels is not None:
+            kwargs["channels"] = channels
+        ds = load_dataset(data, **kwargs)
+        if ds.kind != "images":
+            raise GankitError(f"the samples are images but {data!r} is a 2-D points dataset; "
+                              "pass the image dataset the samples imitate with --data")
+        self.data, self.split = data, split
+        self.shape = tuple(ds.data.shape[1:])  # (C, H, W)
+        self.device = torch.device(device)
+        self.feature_space = features or F.default_feature_space(data)
+        self.classifier_weights = classifier_weights
+        weights = inception_weights if self.feature_space == "inception" else classifier_weights
+        self.extractor = F.get_extractor(self.feature_space, data=data, image_size=image_size,
+                                         weights=weights, device=self.device)
+        self.real = F.real_features(self.extractor, ds.data, n_real, data=data, split=split,
+                                    use_cache=use_cache)
+        self.histogram = self._histogram_classifier(data, image_size)
+
+    def _histogram_classifier(self, data: str, image_size: int) -> F.Extractor | None:
+        """The domain classifier for the class histogram: the extractor itself, or one loaded aside."""
+        if self.feature_space == "classifier":
+            return self.extractor
+        if data not in F.LABELLED_DATASETS:
+            return None
+        try:
+            return F.get_extractor("classifier", data=data, image_size=image_size,
+                                   weights=self.classifier_weights, device=self.device)
+        except GankitError:
+            return None  # the histogram is an extra; inception metrics stand without it
+
+    def __call__(self, images: Tensor, *, seed: int = 0) -> dict[str, Any]:
+        """Metrics of uint8 images ``[N, C, H, W]`` (see :func:`evaluate_samples`)."""
+        if tuple(images.shape[1:]) != self.shape:
+            raise GankitError(f"samples have shape {tuple(images.shape[1:])} per image but {self.data!r} "
+                              f"is {self.shape} here; evaluate against the dataset and size the run trained on")
+        fake, probs = F.extract(self.extractor, images)
+        out: dict[str, Any] = image_metrics(self.real.to(self.device), fake.to(self.device), probs=probs, seed=seed)
+        if self.histogram is not None:
+            cls_probs = probs if self.histogram is self.extractor else F.extract(self.histogram, images)[1]
+            counts = torch.bincount(cls_probs.argmax(dim=1), minlength=cls_probs.shape[1])
+            out["class_counts"] = [int(c) for c in counts]
+            out["classes_covered"] = int((counts > 0).sum())
+        return out
+
+
+@functools.lru_cache(maxsize=4)
+def _image_evaluator(data: str, image_size: int, channels: int | None, features: str | None,
+                     inception_weights: str | None, classifier_weights: str | None, n_real: int, split: str,
+                     device: str) -> ImageEvaluator:
+    return ImageEvaluator(data, image_size=image_size, channels=channels, features=features,
+                          inception_weights=inception_weights, classifier_weights=classifier_weights,
+                          n_real=n_real, split=split, device=device)
+
+
+def clear_cache() -> None:
+    """Forget the in-memory extractors and real features (e.g. after replacing weights files)."""
+    _image_evaluator.cache_clear()
+
+
+# --------------------------------------------------------------------------------------------
+# entry points
+
+
+def evaluate_samples(
+    samples: Mapping[str, Any] | Any,
+    data: str,
+    *,
+    n: int | None = None,
+    features: str | None = None,
+    inception_weights: str | os.PathLike[str] | None = None,
+    classifier_weights: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    split: str = "train",
+    channels: int | None = None,
+) -> dict[str, Any]:
+    """Score generated samples against dataset ``data``.
+
+    Args:
+        samples: ``{"images": uint8 [N, C, H, W]}`` or ``{"points": float32 [N, 2]}`` (numpy or
+            torch), or the array itself.
+        data: the dataset the samples imitate.
+        n: score the first ``n`` samples (all when ``None``; more than there are is an error).
+        features: image feature space; ``None`` picks ``classifier`` for labelled datasets,
+            else ``inception``.
+        inception_weights: local Inception weights file (see :mod:`gankit.metrics.inception`).
+        classifier_weights: local domain-classifier file (default: where ``gankit evaluator train``
+            puts it).
+        seed: seeds the fresh true toy samples, KID's subsets and IS's splits.
+        device: where networks and distances run.
+        split: dataset split that provides the real images.
+        channels: load the real images with this many channels (a run trained that way);
+            ``None`` refuses samples whose channels differ from the dataset's.
+
+    Returns:
+        ``{"data", "kind", "n", "seed", "metrics": {...}}`` plus ``features`` and
+        ``feature_tag`` for images. Toy metrics: see :func:`gankit.metrics.toy.mode_metrics`;
+        image metrics: see :func:`gankit.metrics.image.image_metrics`, plus ``class_counts``
+        (10 ints) and ``classes_covered`` where a domain classifier is available.
+    """
+    kind, x = check_samples(samples)
+    x = _take(x, n, "the samples")
+    out: dict[str, Any] = {"data": data, "kind": kind, "n": len(x), "seed": seed}
+    if kind == "points":
+        from gankit.data import toy_modes
+
+        try:
+            toy_modes(data)
+        except GankitError as err:
+            raise GankitError(f"the samples are 2-D points but {data!r} is not a toy dataset ({err})") from None
+        out["metrics"] = evaluate_toy(x, data, seed=seed)
+        return out
+    dev = str(torch.device(device))
+    ev = _image_evaluator(data, int(x.shape[-1]), channels, features, _path_str(inception_weights),
+                          _path_str(classifier_weights), len(x), split, dev)
+    out["features"], out["feature_tag"] = ev.feature_space, ev.extractor.tag
+    out["metrics"] = ev(x, seed=seed)
+    return out
+
+
+def _path_str(p: str | os.PathLike[str] | None) -> str | None:
+    return None if p is None else str(Path(p).expanduser().resolve())
+
+
+def run_folder(path: str | os.PathLike[str]) -> Path:
+    """The run folder of a run path: the folder itself, or the one holding a checkpoint / generator file."""
+    p = Path(path)
+    if p.is_dir():
+        return p
+    parent = p.parent
+    return parent.parent if parent.name == "checkpoints" else parent
+
+
+def _json_safe(x: Any) -> Any:
+    """Non-finite floats become ``null`` so metrics.json stays strict JSON."""
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def write_metrics(path: str | os.PathLike[str], result: Mapping[str, Any]) -> Path:
+    """Write ``result`` as JSON to ``path`` atomically (temp file + ``os.replace``)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(_json_safe(dict(result)), fh, indent=2, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def evaluate_run(
+    path: str | os.PathLike[str],
+    *,
+    n: int | None = None,
+    features: str | None = None,
+    inception_weights: str | os.PathLike[str] | None = None,
+    classifier_weights: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    write: bool = True,
+) -> dict[str, Any]:
+    """Draw ``n`` samples from a run (EMA weights when kept), score them and write ``metrics.json``.
+
+    Args:
+        path: run folder, checkpoint or ``generator.safetensors``.
+        n: samples to draw (default 10,000 images or 2,500 points).
+        features, inception_weights, classifier_weights, seed, device: as :func:`evaluate_samples`.
+        write: write ``metrics.json`` into the run folder.
+
+    Returns:
+        :func:`evaluate_samples`' result plus ``step``, ``ema`` and ``run``.
+    """
+    # imported late: sampling imports training, which may import this module
+    from gankit.sampling import generate_samples
+
+    probe = n or DEFAULT_N_IMAGES
+    drawn = generate_samples(path, probe, seed=seed, ema=True, device=device)
+    if "points" in drawn and n is None:
+        drawn["points"] = drawn["points"][:DEFAULT_N_POINTS]
+    channels = int(np.asarray(drawn["images"]).shape[1]) if "images" in drawn else None
+    kind_key = "images" if "images" in drawn else "points"
+    result = evaluate_samples({kind_key: drawn[kind_key]}, drawn["data"], features=features,
+                              inception_weights=inception_weights, classifier_weights=classifier_weights,
+                              seed=seed, device=device, channels=channels)
+    result.update(run=str(run_folder(path)), step=drawn.get("step"), ema=drawn.get("ema"))
+    if write:
+        write_metrics(run_folder(path) / METRICS_FILE, result)
+    return result
