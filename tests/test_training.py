@@ -138,3 +138,14 @@ def test_fresh_run_refuses_an_existing_run(tmp_path):
     training.train(toy_config(), out=tmp_path / "run", log=lambda _: None)
     with pytest.raises(ConfigError, match="already holds a run"):
         training.train(toy_config(), out=tmp_path / "run", log=lambda _: None)
+
+
+def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path):
+    cfg = toy_config(**{"train.steps": 20, "train.eval_every": 10, "train.eval_n": 500})
+    result = training.train(cfg, out=tmp_path / "run", log=lambda _: None)
+    best = checkpoint.load(result.run_dir / "checkpoints" / "best.ckpt")
+    rows = [json.loads(x) for x in (result.run_dir / "evals.jsonl").read_text().splitlines()]
+    scores = {r["step"]: r["w1"] for r in rows}
+    assert sorted(scores) == [10, 20]
+    assert best["best"]["w1"] == pytest.approx(min(scores.values()))
+    assert best["step"] == min(scores, key=scores.get)

@@ -14,17 +14,17 @@ from gankit.errors import ConfigError
 from gankit.training import checkpoint
 from gankit.training.checkpoint import atomic_write_bytes
 from gankit.training.config import RunConfig, from_dict, set_value
-from gankit.training.loop import DivergedError, Trainer, TrainResult
+from gankit.training.loop import DivergedError, Trainer, TrainResult, say
 from gankit.training.run_dir import fresh_run_dir, next_run_dir
 from gankit.training.setup import build
 
 # Keys a resume may change: they steer the schedule and bookkeeping, not the trajectory's math.
 RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                  "train.keep_checkpoints", "train.threads", "train.on_nan"}
+                  "train.keep_checkpoints", "train.threads", "train.on_nan", "train.eval_every", "train.eval_n"}
 
 
 def train(cfg: RunConfig, *, out: str | Path | None = None, runs_root: str | Path = "runs",
-          log: Callable[[str], None] = print) -> TrainResult:
+          log: Callable[[str], None] = say) -> TrainResult:
     """Train a new run described by ``cfg`` into ``out`` (or the next ``runs/NNNN-...`` folder)."""
     parts = build(cfg)
     resolved = parts.cfg
@@ -39,7 +39,7 @@ def train(cfg: RunConfig, *, out: str | Path | None = None, runs_root: str | Pat
 
 
 def resume(run: str | Path, *, overrides: dict[str, Any] | None = None,
-           log: Callable[[str], None] = print) -> TrainResult:
+           log: Callable[[str], None] = say) -> TrainResult:
     """Continue ``run`` from its latest checkpoint, with only schedule keys overridable."""
     run_dir = Path(run)
     if not run_dir.is_dir():

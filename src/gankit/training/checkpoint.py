@@ -31,6 +31,8 @@ from gankit.errors import CheckpointError
 MAGIC = b"GANKIT-CHECKPOINT"
 FORMAT_VERSION = 1
 LATEST = "latest"
+# what every reader (resume, sampling) needs; the trainer's state_dict holds more
+REQUIRED_KEYS = ("config", "step", "data_shape", "G")
 _NAME = re.compile(r"^step_(\d{7,})\.ckpt$")
 
 
@@ -79,43 +81,81 @@ def encode(state: dict[str, Any]) -> bytes:
 
 def decode(blob: bytes, origin: str) -> dict[str, Any]:
     """Verify and parse :func:`encode`'s output; every failure is a one-line CheckpointError."""
+    fallback = "delete it and 'latest' falls back to the newest remaining checkpoint in its folder"
+    if not blob:
+        raise CheckpointError(f"{origin} is empty (a write was cut short); {fallback}")
     if not blob.startswith(MAGIC):
         raise CheckpointError(f"{origin} is not a gankit checkpoint; pass a run folder or a .ckpt file written by 'gankit train'")
     newline = blob.find(b"\n", 0, 256)
     match = re.match(rb"^GANKIT-CHECKPOINT (\d+) sha256=([0-9a-f]{64}) bytes=(\d+)$", blob[:newline]) if newline > 0 else None
     if match is None:
-        raise CheckpointError(f"{origin} has a damaged header; restore it from a backup or resume from an older checkpoint")
+        raise CheckpointError(f"{origin} has a damaged header; {fallback}")
     version, digest, size = int(match[1]), match[2].decode(), int(match[3])
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{origin} uses checkpoint format {version}, newer than this gankit reads ({FORMAT_VERSION}); upgrade gankit")
     payload = blob[newline + 1:]
     if len(payload) != size:
         raise CheckpointError(
-            f"{origin} is truncated ({len(payload)} of {size} bytes); resume from an older checkpoint in the same folder"
+            f"{origin} is truncated or damaged ({len(payload)} bytes where its header says {size}); {fallback}"
         )
     if hashlib.sha256(payload).hexdigest() != digest:
-        raise CheckpointError(f"{origin} is corrupt (checksum mismatch); resume from an older checkpoint in the same folder")
+        raise CheckpointError(f"{origin} is corrupt (checksum mismatch); {fallback}")
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsupported content"
-        raise CheckpointError(f"{origin} was refused: it carries pickled objects that are not plain weights ({first[:120]})") from None
+        raise CheckpointError(f"{origin} was refused and nothing in it was run: it carries pickled objects that are not "
+                              f"plain weights ({_refusal_reason(err)}); use checkpoints written by 'gankit train' only") from None
     except Exception as err:  # noqa: BLE001 - any parse failure is a corrupt file to the user
         raise CheckpointError(f"{origin} could not be parsed ({type(err).__name__}); it is corrupt") from None
     if not isinstance(state, dict) or state.get("format") != "gankit-checkpoint":
-        raise CheckpointError(f"{origin} is not a gankit checkpoint")
+        raise CheckpointError(f"{origin} is not a gankit checkpoint; pass a run folder or a .ckpt file written by 'gankit train'")
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"{origin} lacks {', '.join(missing)}; it was not written by a compatible 'gankit train'")
     return state
+
+
+def _refusal_reason(err: Exception) -> str:
+    """The line of torch's weights_only refusal that names the blocked object (ANSI codes removed)."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines()]
+    lines = [line for line in lines if line]
+    named = [line for line in lines if "global" in line.lower()]
+    return (named or lines or ["unsupported content"])[0][:160]
 
 
 def save(directory: Path, step: int, state: dict[str, Any], *, keep: int) -> Path:
     """Write ``step_XXXXXXX.ckpt`` atomically, point ``latest`` at it, keep the newest ``keep``."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     state = {"format": "gankit-checkpoint", "format_version": FORMAT_VERSION, **state}
     path = directory / checkpoint_name(step)
-    atomic_write_bytes(path, encode(state))
-    atomic_write_bytes(directory / LATEST, (path.name + "\n").encode())
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(directory)
+        atomic_write_bytes(path, encode(state))
+        atomic_write_bytes(directory / LATEST, (path.name + "\n").encode())
+    except OSError as err:
+        # the previous checkpoint and the pointer to it are untouched (atomic writes), so say so
+        raise CheckpointError(
+            f"cannot write checkpoint {path}: {err.strerror or err}; the previous checkpoint is intact; "
+            f"free space (or fix permissions) and resume with 'gankit train --resume {directory.parent}'"
+        ) from None
     _prune(directory, keep=keep, protect=path.name)
+    return path
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Delete half-written files a killed run left behind (one writer per run folder, so none is live)."""
+    for pattern in (".step_*.ckpt.*.tmp", f".{LATEST}.*.tmp"):
+        for stale in directory.glob(pattern):
+            stale.unlink(missing_ok=True)
+
+
+def save_named(directory: Path, name: str, state: dict[str, Any]) -> Path:
+    """Write a checkpoint under a fixed name (``best.ckpt``), atomically; ``latest`` is left alone."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    atomic_write_bytes(path, encode({"format": "gankit-checkpoint", "format_version": FORMAT_VERSION, **state}))
     return path
 
 
@@ -162,6 +202,9 @@ def find(run_or_file: str | Path) -> Path:
         directory = path / "checkpoints" if (path / "checkpoints").is_dir() else path
         found = latest_path(directory)
         if found is None:
+            if (path / "config.json").is_file():  # a run stopped before its first checkpoint: nothing to continue
+                raise CheckpointError(f"{path} holds no checkpoint (the run stopped before its first one); "
+                                      f"delete {path} and start the run again")
             raise CheckpointError(f"{path} holds no checkpoint; train first with 'gankit train --out {path}'")
         return found
     if path.exists():

@@ -80,6 +80,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     n_samples_grid: int = 64
     on_nan: str = "stop"  # stop | rollback (reload the last checkpoint with a lower learning rate)
+    eval_every: int = 0  # score samples this often and keep checkpoints/best.ckpt; 0 turns it off
+    eval_n: int = 2000  # samples per periodic evaluation
     threads: int = 0  # CPU threads for torch; 0 leaves torch's default
 
 
@@ -273,6 +275,8 @@ def validate(cfg: RunConfig) -> None:
                 "n_samples_grid"):
         _positive(getattr(t, key), f"train.{key}")
     _positive(t.threads, "train.threads", allow_zero=True)
+    _positive(t.eval_every, "train.eval_every", allow_zero=True)
+    _positive(t.eval_n, "train.eval_n")
     if not 0.0 <= t.ema < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1) (0 turns EMA off, 0.999 is typical); got {t.ema}")
     if t.seed < 0:

@@ -6,8 +6,10 @@ the previous complete checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 
@@ -23,13 +25,27 @@ class GracefulInterrupt:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
 
+    def _say(self, message: str) -> None:
+        # The handler runs between two bytecodes of the main thread, possibly inside a print to the
+        # same stream: Python then raises "reentrant call" (bpo-24283), so fall back to a raw write.
+        try:
+            self.log(message)
+        except (RuntimeError, OSError):
+            with contextlib.suppress(OSError):
+                os.write(2, (message + "\n").encode())
+
     def _handle(self, signum: int, _frame) -> None:
         if self.requested:
-            self.log("second signal: quitting now; the last complete checkpoint is intact")
-            os._exit(128 + signum)
+            try:
+                self._say("second signal: quitting now; the last complete checkpoint is intact")
+                for stream in (sys.stdout, sys.stderr):  # os._exit skips the flush at exit
+                    with contextlib.suppress(Exception):
+                        stream.flush()
+            finally:
+                os._exit(128 + signum)
         self.requested, self.signum = True, signum
-        self.log(f"{signal.Signals(signum).name} received: finishing this step and saving a checkpoint "
-                 "(send it again to quit at once)")
+        self._say(f"{signal.Signals(signum).name} received: finishing this step and saving a checkpoint "
+                  "(send it again to quit at once)")
 
     def __enter__(self) -> GracefulInterrupt:
         if threading.current_thread() is threading.main_thread():

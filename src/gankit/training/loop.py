@@ -34,6 +34,11 @@ from gankit.training.snapshots import save_snapshot
 from gankit.training.stats import StatsFile, StepStats, first_nonfinite
 
 
+def say(message: str) -> None:
+    """The default log: stdout, flushed so that piped output shows progress as it happens."""
+    print(message, flush=True)
+
+
 class DivergedError(GankitError):
     """Training produced a non-finite loss or weight."""
 
@@ -57,12 +62,13 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
 class Trainer:
     """Runs the phases of a built run (:class:`Components`) inside a run folder."""
 
-    def __init__(self, parts: Components, run_dir: Path, *, log: Callable[[str], None] = print) -> None:
+    def __init__(self, parts: Components, run_dir: Path, *, log: Callable[[str], None] = say) -> None:
         self.parts, self.cfg, self.run_dir, self.log = parts, parts.cfg, Path(run_dir), log
         self.device = parts.device
         t = self.cfg.train
         self.batches = EpochBatches(parts.dataset.data, t.batch_size, seed=t.seed, device=self.device)
         self.stats, self.stats_file = StepStats(), StatsFile(self.run_dir / "stats.jsonl")
+        self.evals_file = StatsFile(self.run_dir / "evals.jsonl")  # periodic scores, one row per evaluation
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0
         self.last_checkpoint: Path | None = None
@@ -75,6 +81,7 @@ class Trainer:
         reference = parts.dataset.data[: t.n_samples_grid].to(self.device)
         self.real_spread = mean_pairwise_distance(to_model_space(reference)).clamp_min(1e-12)
         self.rollbacks = 0
+        self.best: float | None = None
 
     # ----------------------------------------------------------------- phases
     def autocast(self):
@@ -165,6 +172,7 @@ class Trainer:
         self.step = int(state["step"])
         checkpoint.restore_rng(state["rng"])
         self.stats_file.truncate_after(self.step)
+        self.evals_file.truncate_after(self.step)
 
     # ------------------------------------------------------------------- tick
     def flush_stats(self, *, diversity_ratio: float | None = None) -> list[dict]:
@@ -227,6 +235,21 @@ class Trainer:
             self.snapshot(self.run_dir / "samples" / f"step_{self.step:07d}.png")
         if self.step % t.checkpoint_every == 0 and self.step != t.steps:
             self.save_checkpoint()
+        if t.eval_every and self.step % t.eval_every == 0:
+            self.evaluate_and_keep_best()
+
+    def evaluate_and_keep_best(self) -> None:
+        """Score ``eval_n`` samples; when the score beats the best so far, save ``checkpoints/best.ckpt``."""
+        from gankit.training.evaluation import evaluate_generator, is_better
+
+        G = self.parts.ema.module if self.parts.ema is not None else self.parts.G
+        metric, value, result = evaluate_generator(G, self.cfg, n=self.cfg.train.eval_n, device=self.device)
+        self.log(f"eval at step {self.step}: {metric} {value:.4g}")
+        self.evals_file.append([{"step": self.step, **result}])
+        if is_better(metric, value, self.best):
+            self.best = value
+            self.flush_stats()
+            checkpoint.save_named(self.ckpt_dir, "best.ckpt", {**self.state_dict(), "best": {metric: value}})
 
     # -------------------------------------------------------------------- run
     def run(self) -> TrainResult:
