@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from gankit.errors import ConfigError
 
 HELP = "draw samples from a run folder or checkpoint into FILE.npz, FILE.png or a folder of PNGs"
@@ -26,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_samples(out: Path, samples: dict) -> str:
     """Write ``samples`` in the format ``out``'s suffix names; returns a description."""
+    import numpy as np
+    import torch
+
     from gankit.training.checkpoint import atomic_write_bytes
     from gankit.training.snapshots import image_grid, png_bytes, scatter_png
 

@@ -1,0 +1,62 @@
+"""Starting and resuming runs: ``train(cfg)`` and ``resume(run)``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gankit.errors import ConfigError
+from gankit.training import checkpoint
+from gankit.training.checkpoint import atomic_write_bytes
+from gankit.training.config import RunConfig, from_dict, set_value
+from gankit.training.loop import DivergedError, Trainer, TrainResult, say
+from gankit.training.run_dir import fresh_run_dir, next_run_dir
+from gankit.training.setup import build
+
+# Keys a resume may change: they steer the schedule and bookkeeping, not the trajectory's math.
+RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every", "train.checkpoint_every",
+                  "train.keep_checkpoints", "train.threads", "train.on_nan", "train.eval_every", "train.eval_n"}
+
+
+def train(cfg: RunConfig, *, out: str | Path | None = None, runs_root: str | Path = "runs",
+          log: Callable[[str], None] = say) -> TrainResult:
+    """Train a new run described by ``cfg`` into ``out`` (or the next ``runs/NNNN-...`` folder)."""
+    parts = build(cfg)
+    resolved = parts.cfg
+    run_dir = fresh_run_dir(Path(out)) if out else next_run_dir(
+        Path(runs_root), resolved.model.name, resolved.loss.name, resolved.data.name)
+    atomic_write_bytes(run_dir / "config.json", (resolved.to_json() + "\n").encode())
+    log(f"run folder: {run_dir}")
+    log(f"{resolved.model.name} / {resolved.loss.name} on {resolved.data.name} ({len(parts.dataset.data)} items, "
+        f"shape {tuple(parts.dataset.shape)}), {resolved.train.steps} steps, batch {resolved.train.batch_size}, "
+        f"K={resolved.loss.d_steps}, device {parts.device}")
+    return Trainer(parts, run_dir, log=log).run()
+
+
+def resume(run: str | Path, *, overrides: dict[str, Any] | None = None,
+           log: Callable[[str], None] = say) -> TrainResult:
+    """Continue ``run`` from its latest checkpoint, with only schedule keys overridable."""
+    run_dir = Path(run)
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume expects a run folder; {run_dir} is not a folder")
+    file = checkpoint.find(run_dir)
+    state = checkpoint.load(file)
+    cfg = from_dict(json.loads(state["config"]), str(file))
+    for key, value in (overrides or {}).items():
+        if key not in RESUMABLE_KEYS:
+            before = getattr(getattr(cfg, key.split(".")[0]), key.split(".")[1])
+            if before != value:
+                raise ConfigError(f"--resume continues {run_dir} as configured; {key} is {before!r} there, not {value!r} "
+                                  f"(only {', '.join(sorted(RESUMABLE_KEYS))} may change)")
+            continue
+        set_value(cfg, key, value)
+    parts = build(cfg)
+    trainer = Trainer(parts, run_dir, log=log)
+    trainer.load_state_dict(state)
+    trainer.last_checkpoint = file
+    atomic_write_bytes(run_dir / "config.json", (parts.cfg.to_json() + "\n").encode())
+    log(f"resuming {run_dir} at step {trainer.step} of {parts.cfg.train.steps} from {file.name}")
+    return trainer.run()
+
