@@ -33,6 +33,12 @@ _OFF = ("", "0", "off", "false", "no", "none")
 Entry = tuple[torch.Tensor, "torch.Tensor | None", dict[str, str]]
 
 
+def files_root() -> Path:
+    """Where gankit keeps files that are not a cache (trained evaluators, hand-placed weights):
+    ``$GANKIT_CACHE``, or ``~/.cache/gankit`` when it is unset or turned off."""
+    return cache_dir() or Path("~/.cache/gankit").expanduser()
+
+
 def cache_dir() -> Path | None:
     """The cache folder, or ``None`` when ``$GANKIT_CACHE`` disables caching."""
     env = os.environ.get("GANKIT_CACHE")

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gankit.data.cache import cache_dir, files_root
 from gankit.errors import GankitError
 
 # torch-fidelity's release asset (v0.2.0); pytorch-fid ships the same weights as ALT_WEIGHTS_FILE
@@ -34,22 +35,15 @@ NUM_CLASSES = 1008
 INPUT_SIZE = 299
 
 
-CACHE_OFF = ("", "0", "off", "false", "no", "none")  # GANKIT_CACHE values that disable caching
-
-
 def caching_enabled() -> bool:
     """False when ``$GANKIT_CACHE`` is set to ``off`` (or ``0``, ``no``, ...), as for the data cache."""
-    env = os.environ.get("GANKIT_CACHE")
-    return env is None or env.strip().lower() not in CACHE_OFF
+    return cache_dir() is not None
 
 
 def cache_root() -> Path:
-    """Root of gankit's files: ``$GANKIT_CACHE``, else ``~/.cache/gankit``.
-
-    With ``GANKIT_CACHE=off`` it is ``~/.cache/gankit``: weights placed by hand are not a cache.
-    """
-    env = os.environ.get("GANKIT_CACHE")
-    return Path(env).expanduser() if caching_enabled() and env else Path("~/.cache/gankit").expanduser()
+    """Root of gankit's files; weights placed by hand are not a cache, so ``GANKIT_CACHE=off``
+    leaves them under ``~/.cache/gankit`` (see :func:`gankit.data.cache.files_root`)."""
+    return files_root()
 
 
 def weights_dir() -> Path:
