@@ -10,7 +10,7 @@ from gankit import training
 from gankit.data import load_dataset
 from gankit.divergences import wasserstein
 from gankit.training import checkpoint
-from gankit.training.config import RunConfig, set_value
+from gankit.training.config import RunConfig, resolve, set_value
 from gankit.training.loop import Trainer
 from gankit.training.setup import build
 
@@ -93,7 +93,9 @@ def test_run_folder_layout_and_stats(tmp_path):
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "w_estimate"):
         assert all(np.isfinite(r[key]) for r in rows), key
     saved = json.loads((run / "config.json").read_text())
-    assert saved["loss"]["lr_g"] == 2e-4 and saved["model"]["name"] == "mlp"  # resolved values are written
+    expected = resolve(cfg, data_kind="points", image_size=None)
+    assert saved["loss"]["lr_g"] == expected.loss.lr_g and saved["model"]["name"] == "mlp"  # resolved values are written
+    assert {k for k, v in saved["loss"].items() if v is None} <= {"clip"}  # None: no clipping
     assert checkpoint.latest_path(run / "checkpoints").name == "step_0000020.ckpt"
 
 

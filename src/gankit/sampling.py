@@ -42,11 +42,10 @@ def _build_generator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Module:
 
 
 def _load_weights(G: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
-    try:
-        G.load_state_dict(state)
-    except RuntimeError as err:
-        summary = str(err).splitlines()[0][:200]
-        raise CheckpointError(f"{origin} does not match the generator its config describes ({summary})") from None
+    problem = checkpoint.describe_mismatch(G, state)
+    if problem is not None:
+        raise CheckpointError(f"{origin} does not match the generator its config describes: {problem}")
+    G.load_state_dict(state)
 
 
 def _config_from(text: str, origin: str) -> RunConfig:

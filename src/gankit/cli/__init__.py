@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from gankit import __version__
@@ -21,6 +22,10 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "sample": "sample",
     "evaluate": "evaluate",
+    "divergence": "divergence",
+    "evaluator": "evaluator",
+    "experiment": "experiment",
+    "bench": "bench",
 }
 
 EXIT_USAGE = 2
@@ -30,7 +35,7 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (no usage dump) with a pointer to --help."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,18 +53,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: object) -> str:
+    """``text`` as one printable line: control characters (a user's ``\\r`` say) are shown escaped."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in str(text))
+
+
+def _one_line_warning(command: str):
+    """A ``warnings.showwarning`` that prints ``gankit CMD: warning: message`` (no file/line dump)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"gankit {command}: warning: {one_line(' '.join(str(message).split()))}", file=file or sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gankit`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # bad flags exit here with one line (SystemExit 2)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return EXIT_USAGE if argv is None and len(sys.argv) <= 1 else 0
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            return int(args._run(args) or 0)
     except GankitError as err:
-        print(f"gankit {args.command}: error: {err}", file=sys.stderr)
+        print(f"gankit {args.command}: error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # a disk or permission problem the user can fix; say which file
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"gankit {args.command}: error: cannot access{one_line(where)}: {one_line(err.strerror or err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"gankit {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -14,6 +14,7 @@ from gankit.training.config import (
     parse_assignment,
     qualify_key,
     set_value,
+    validate,
 )
 
 HELP = "train a GAN / DCGAN / W-GAN (default: DCGAN on the bundled digits) or --resume a run"
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, help="image side, a power of two (images only)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto | cpu | cuda | mps")
-    parser.add_argument("--precision", help="fp32 | bf16 | fp16")
+    parser.add_argument("--precision", help="auto (bf16 for the DCGAN where the device has it) | fp32 | bf16 | fp16")
     parser.add_argument("--ema", type=float, help="EMA decay of the generator's weights (0 = off)")
     parser.add_argument("--on-nan", help="stop | rollback")
     parser.add_argument("--out", help="run folder (default: runs/NNNN-<model>-<loss>-<data>)")
@@ -108,9 +109,15 @@ def run(args: argparse.Namespace) -> int:
         if args.config or args.out:
             raise ConfigError("--resume continues a run as it was configured; drop --config/--out")
         settings = {qualify_key(key): value for key, value in explicit_settings(args).items()}
+        probe = RunConfig()
+        for key, value in settings.items():
+            set_value(probe, key, value)
+        validate(probe)  # a bad value is reported before the run is loaded
         result = training.resume(args.resume, overrides=settings)
     else:
-        result = training.train(build_config(args), out=args.out, runs_root=args.runs)
+        cfg = build_config(args)
+        validate(cfg)  # before any data is loaded or device touched
+        result = training.train(cfg, out=args.out, runs_root=args.runs)
     if result.interrupted:
         print(f"stopped at step {result.step}; checkpoint {result.last_checkpoint}; "
               f"continue with: gankit train --resume {result.run_dir}")

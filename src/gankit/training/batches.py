@@ -26,16 +26,23 @@ class EpochBatches:
     """Shuffled global batches of ``batch_size`` (last partial batch dropped), sliced per rank."""
 
     def __init__(self, data: torch.Tensor, batch_size: int, *, seed: int, device: torch.device,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1,
+                 memory_format: torch.memory_format = torch.contiguous_format) -> None:
         if batch_size > len(data):
             raise ValueError(f"batch size {batch_size} exceeds the dataset size {len(data)}")
         if batch_size % world_size:
             raise ValueError(f"batch size {batch_size} is not divisible by the {world_size} ranks")
         self.device = device
         storage = pick_storage_device(data, device)
-        self.data = data.to(storage, non_blocking=True)
+        # images are stored in the layout the model wants (channels_last: NHWC), and a row gather keeps it
+        self.memory_format = memory_format if data.dim() == 4 else torch.contiguous_format
+        self.data = data.to(storage, non_blocking=True).contiguous(memory_format=self.memory_format)
         if storage.type == "cpu" and device.type == "cuda":
             self.data = self.data.pin_memory()
+        # rows in storage order, so that a batch is an index_select of whole rows: 20x faster on the CPU
+        # than advanced indexing for 64x64 images (0.045 vs 0.9 ms at batch 128)
+        nhwc = self.memory_format == torch.channels_last
+        self._rows = self.data.permute(0, 2, 3, 1) if nhwc else self.data  # (N, H, W, C) when NHWC
         self.batch_size, self.seed = batch_size, seed
         self.local = batch_size // world_size
         self.offset = rank * self.local
@@ -44,7 +51,7 @@ class EpochBatches:
         self._order: torch.Tensor | None = None
 
     def _permutation(self) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
         return torch.randperm(len(self.data), generator=generator).to(self.data.device, non_blocking=True)
 
     def next(self) -> torch.Tensor:
@@ -56,8 +63,10 @@ class EpochBatches:
         start = self.position * self.batch_size + self.offset
         index = self._order[start:start + self.local]
         self.position += 1
-        batch = self.data[index].to(self.device, non_blocking=True)
-        return to_model_space(batch)
+        batch = self._rows.index_select(0, index)
+        if self._rows is not self.data:
+            batch = batch.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W) with NHWC strides
+        return to_model_space(batch.to(self.device, non_blocking=True))
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}

@@ -33,6 +33,9 @@ FORMAT_VERSION = 1
 LATEST = "latest"
 # what every reader (resume, sampling) needs; the trainer's state_dict holds more
 REQUIRED_KEYS = ("config", "step", "data_shape", "G")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
 _NAME = re.compile(r"^step_(\d{7,})\.ckpt$")
 
 
@@ -45,6 +48,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; give the usual umask-based mode
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -83,7 +87,7 @@ def decode(blob: bytes, origin: str) -> dict[str, Any]:
     """Verify and parse :func:`encode`'s output; every failure is a one-line CheckpointError."""
     fallback = "delete it and 'latest' falls back to the newest remaining checkpoint in its folder"
     if not blob:
-        raise CheckpointError(f"{origin} is empty (a write was cut short); {fallback}")
+        raise CheckpointError(f"{origin} is empty (0 bytes); {fallback}")
     if not blob.startswith(MAGIC):
         raise CheckpointError(f"{origin} is not a gankit checkpoint; pass a run folder or a .ckpt file written by 'gankit train'")
     newline = blob.find(b"\n", 0, 256)
@@ -210,6 +214,36 @@ def find(run_or_file: str | Path) -> Path:
     if path.exists():
         return path
     raise CheckpointError(f"{path} does not exist; pass a run folder or a .ckpt file")
+
+
+def describe_mismatch(module: torch.nn.Module, state: dict[str, Any]) -> str | None:
+    """Why ``state`` would not load into ``module``, in one line; ``None`` when it fits.
+
+    Names the first few missing and unexpected keys and tensors whose shapes differ, e.g.
+    ``net.0.weight is [48, 2] in the checkpoint but [32, 2] in the model``.
+    """
+    want = module.state_dict()
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__} where weights belong"
+    problems = []
+    shapes = [f"{k} is {list(state[k].shape)} in the checkpoint but {list(v.shape)} in the model"
+              for k, v in want.items() if isinstance(state.get(k), torch.Tensor) and state[k].shape != v.shape]
+    not_tensors = [k for k, v in state.items() if k in want and not isinstance(v, torch.Tensor)]
+    for label, keys in (("", shapes), ("missing ", [k for k in want if k not in state]),
+                        ("unexpected ", [k for k in state if k not in want]), ("not a tensor: ", not_tensors)):
+        if keys:
+            more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+            problems.append(f"{label}{', '.join(map(str, keys[:3]))}{more}")
+    return "; ".join(problems) or None
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any], *, ignore: frozenset[str] | set[str] = frozenset()
+                       ) -> dict[str, tuple[Any, Any]]:
+    """``{"section.key": (value in a, value in b)}`` for every key whose values differ (``ignore`` aside)."""
+    flat_a = {f"{s}.{k}": v for s, part in a.items() if isinstance(part, dict) for k, v in part.items()}
+    flat_b = {f"{s}.{k}": v for s, part in b.items() if isinstance(part, dict) for k, v in part.items()}
+    return {key: (flat_a.get(key), flat_b.get(key)) for key in sorted(flat_a.keys() | flat_b.keys())
+            if key not in ignore and flat_a.get(key) != flat_b.get(key)}
 
 
 # --- random number generator states, stored as tensors and ints so weights_only can read them ---

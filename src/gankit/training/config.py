@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,8 +23,12 @@ import yaml
 from gankit.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SWITCHES = ("auto", "true", "false")
+COMPILE_MODES = ("off", "model", "step")
 ON_NAN = ("stop", "rollback")
+# text keys that YAML may hand over as a bool (`compile: off` is False): (word for False, word for True)
+BOOL_WORDS = {"train.compile": ("off", "model")}
 
 
 @dataclass
@@ -72,7 +77,7 @@ class TrainConfig:
     batch_size: int | None = None  # global batch (split across ranks); default depends on the data
     seed: int = 0
     device: str = "auto"  # auto picks cuda, then mps, then cpu
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast); auto: bf16 on CUDA, see setup.resolve_runtime
     ema: float = 0.0  # EMA decay of the generator's weights; 0 turns it off
     log_every: int = 50  # statistics are read from the device (one sync) this often
     sample_every: int = 500  # fixed-noise sample grid
@@ -82,7 +87,10 @@ class TrainConfig:
     on_nan: str = "stop"  # stop | rollback (reload the last checkpoint with a lower learning rate)
     eval_every: int = 0  # score samples this often and keep checkpoints/best.ckpt; 0 turns it off
     eval_n: int = 2000  # samples per periodic evaluation
-    threads: int = 0  # CPU threads for torch; 0 leaves torch's default
+    threads: int = 0  # CPU threads for torch; 0 picks a measured-good count (see setup.pick_threads)
+    channels_last: str = "auto"  # auto | true | false: NHWC conv models and batches; auto: on for dcgan on cuda/cpu
+    compile: str = "off"  # off | model (torch.compile G and D) | step (each phase's forward + loss as one graph)
+    cudnn_benchmark: bool = True  # let cuDNN time its conv algorithms once per shape (CUDA only)
 
 
 @dataclass
@@ -142,7 +150,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     elif base is str:
         if isinstance(value, str):
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, bool):  # YAML 1.1 reads true/false/on/off as bools; these switches are words
+            return BOOL_WORDS.get(key, ("false", "true"))[value]
+        if isinstance(value, int | float):
             return str(value)
     raise ConfigError(f"{key} must be a {base.__name__}, got {value!r}")
 
@@ -261,6 +271,8 @@ def _choice(value: str, choices: typing.Iterable[str], key: str) -> None:
 def _positive(value: float | None, key: str, *, allow_zero: bool = False) -> None:
     if value is None:
         return
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number; got {value}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{key} must be {'>= 0' if allow_zero else '> 0'}; got {value}")
 
@@ -270,6 +282,8 @@ def validate(cfg: RunConfig) -> None:
     t, lo, m = cfg.train, cfg.loss, cfg.model
     _choice(t.device, DEVICES, "train.device")
     _choice(t.precision, PRECISIONS, "train.precision")
+    _choice(t.channels_last, SWITCHES, "train.channels_last")
+    _choice(t.compile, COMPILE_MODES, "train.compile")
     _choice(t.on_nan, ON_NAN, "train.on_nan")
     for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                 "n_samples_grid"):
@@ -279,8 +293,8 @@ def validate(cfg: RunConfig) -> None:
     _positive(t.eval_n, "train.eval_n")
     if not 0.0 <= t.ema < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1) (0 turns EMA off, 0.999 is typical); got {t.ema}")
-    if t.seed < 0:
-        raise ConfigError(f"train.seed must be >= 0; got {t.seed}")
+    if not 0 <= t.seed < 2**32:
+        raise ConfigError(f"train.seed must be in [0, 2**32); got {t.seed}")
     _positive(lo.d_steps, "loss.d_steps")
     _positive(lo.lr_g, "loss.lr_g")
     _positive(lo.lr_d, "loss.lr_d")
@@ -311,9 +325,27 @@ __all__ = [
 
 # Defaults that depend on the kind of data. Toy runs are cheap per step and need many steps;
 # image defaults are sized for a CPU laptop (the `digits` default must train in minutes).
+# "loss" replaces some of a loss's paper settings (LossSpec fields, plus "steps") for that kind.
+# The papers tuned theirs for images over 10^5 steps; on ring8 / grid25 at a few thousand steps
+# (measurements in docs/results.md, benchmarks/quality.py):
+#   * lr 1e-3: at 5e-4, grid25 stayed an unclustered smear (HQ < 5 %) after 4000 gan-ns steps and
+#     1500 wgan-gp steps; at 1e-3 it splits into 25 clusters within that budget (2e-3 drops modes).
+#   * wgan-gp: lambda 0.1, as the WGAN-GP authors' own toy script (gan_toy.py) uses; with lambda 10
+#     the critic stayed too flat (ring8: 2 modes, HQ 0.2 % after 500 steps, vs 8 modes at 0.1).
+#     beta1 0.5 instead of 0; 3000 steps, as each step costs K=5 critic steps.
+#   * wgan: RMSProp 5e-4 instead of 5e-5 (weight clipping c=0.01 and K=5 kept).
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "points": {"model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256},
-    "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1500, "batch_size": 64},
+    "points": {
+        "model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256,
+        "loss": {
+            "gan-minimax": {"lr": 1e-3},
+            "gan-ns": {"lr": 1e-3},
+            "hinge": {"lr": 1e-3},
+            "wgan": {"lr": 5e-4},
+            "wgan-gp": {"lr": 1e-3, "betas": (0.5, 0.9), "gp_weight": 0.1, "steps": 3000},
+        },
+    },
+    "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1000, "batch_size": 64},
 }
 
 
@@ -325,12 +357,16 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunCon
         data_kind: ``"points"`` or ``"images"``, from the loaded dataset.
         image_size: the dataset's image side (``None`` for points).
     """
+    import dataclasses  # this module's own `replace` copies configs
+
     from gankit.losses import get_loss  # training sits above losses; import here keeps config light
 
     out = replace(cfg)
     validate(out)
     kind = KIND_DEFAULTS[data_kind]
-    spec = get_loss(out.loss.name)
+    tuned = dict(kind.get("loss", {}).get(out.loss.name, {}))  # this kind's replacements of paper settings
+    steps = tuned.pop("steps", kind["steps"])
+    spec = dataclasses.replace(get_loss(out.loss.name), **tuned)
     m, lo, t = out.model, out.loss, out.train
     m.name = m.name or kind["model"]
     m.width = m.width or kind["width"]
@@ -348,7 +384,7 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunCon
     lo.beta2 = spec.betas[1] if lo.beta2 is None else lo.beta2
     lo.gp_weight = spec.gp_weight if lo.gp_weight is None else lo.gp_weight
     lo.clip = spec.clip if lo.clip is None else lo.clip
-    t.steps = t.steps or kind["steps"]
+    t.steps = t.steps or steps
     t.batch_size = t.batch_size or kind["batch_size"]
     validate(out)
     return out

@@ -60,8 +60,9 @@ class HealthMonitor:
         alerts = []
         d_real, d_fake = self._mean("d_real"), self._mean("d_fake")
         if self.loss in GAN_LOSSES and d_real is not None and d_real > 0.99 and d_fake < 0.01 and self._due("d_wins", step):
+            losses = "gan-ns or wgan-gp" if self.loss == "gan-minimax" else "wgan-gp"
             alerts.append(f"the discriminator has won outright for {self.window} steps (D(x) {d_real:.3f}, D(G(z)) {d_fake:.3g}): "
-                          "the generator's gradient is vanishing; try --loss gan-ns or wgan-gp, a lower loss.lr_d, or fewer --d-steps")
+                          f"the generator's gradient is vanishing; try --loss {losses}, a lower loss.lr_d, or fewer --d-steps")
         if diversity_ratio is not None and diversity_ratio < 0.1 and self._due("collapse", step):
             alerts.append(f"sample diversity collapsed to {diversity_ratio:.1%} of the data's (mode collapse); "
                           "try --loss wgan-gp, more --d-steps, a lower loss.lr_g, or EMA")

@@ -5,31 +5,30 @@ Each generator step runs K discriminator phases then one generator phase (tutori
     for K steps:  max_D  E_x log D(x) + E_z log(1 - D(G(z)))        (or the chosen loss's D side)
     once:         the generator's side of the chosen loss
 
-The loss itself lives in :mod:`gankit.losses`; here we only schedule phases, step optimisers,
-and every ``log_every`` steps read the statistics back from the device (the only host sync).
+The loss itself lives in :mod:`gankit.losses`; here we only schedule phases (eager, or compiled by
+setup), step optimisers, and every ``log_every`` steps read the statistics back (the only host sync).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from gankit.data import to_model_space
-from gankit.errors import GankitError
-from gankit.losses import after_discriminator_step, discriminator_phase, generator_phase
+from gankit.errors import CheckpointError, GankitError
+from gankit.losses import LossSpec, after_discriminator_step, discriminator_phase, generator_phase
 from gankit.models import sample_noise
 from gankit.training import checkpoint
 from gankit.training.batches import EpochBatches
 from gankit.training.health import HealthMonitor, mean_pairwise_distance
 from gankit.training.interrupt import GracefulInterrupt
 from gankit.training.progress import Progress
-from gankit.training.setup import Components
+from gankit.training.setup import Components, Phases, autocast, memory_format
 from gankit.training.snapshots import save_snapshot
 from gankit.training.stats import StatsFile, StepStats, first_nonfinite
 
@@ -55,8 +54,22 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     """||grad||_2 over all parameters, as a device tensor (no sync)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
-        return torch.zeros(())
+        return torch.zeros((), device=next(module.parameters()).device)
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor]) -> Phases:
+    """The eager phases over ``G`` and ``D`` (modules or compiled modules); see :class:`Phases`."""
+
+    def d_phase(real: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            fake = G(z)
+        return discriminator_phase(spec, D, real, fake)
+
+    def g_phase(z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return generator_phase(spec, D, G(z))
+
+    return Phases(d_phase, g_phase)
 
 
 class Trainer:
@@ -66,7 +79,9 @@ class Trainer:
         self.parts, self.cfg, self.run_dir, self.log = parts, parts.cfg, Path(run_dir), log
         self.device = parts.device
         t = self.cfg.train
-        self.batches = EpochBatches(parts.dataset.data, t.batch_size, seed=t.seed, device=self.device)
+        self.batches = EpochBatches(parts.dataset.data, t.batch_size, seed=t.seed, device=self.device,
+                                    memory_format=memory_format(self.cfg))
+        self.phases = parts.phases or make_phases(parts.spec, parts.G, parts.D)
         self.stats, self.stats_file = StepStats(), StatsFile(self.run_dir / "stats.jsonl")
         self.evals_file = StatsFile(self.run_dir / "evals.jsonl")  # periodic scores, one row per evaluation
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -74,8 +89,6 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         fixed = torch.Generator().manual_seed(t.seed + 1)  # fixed noise never touches the training RNG
         self.fixed_z = sample_noise(t.n_samples_grid, self.cfg.model.z_dim, self.cfg.model.noise, generator=fixed).to(self.device)
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
-        self.autocast_dtype = dtype
         self.scaler = torch.amp.GradScaler(self.device.type) if t.precision == "fp16" else None
         self.health = HealthMonitor(self.cfg.loss.name)
         reference = parts.dataset.data[: t.n_samples_grid].to(self.device)
@@ -85,9 +98,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- phases
     def autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        return autocast(self.device, self.cfg.train.precision)
 
     def noise(self, n: int) -> torch.Tensor:
         return sample_noise(n, self.cfg.model.z_dim, self.cfg.model.noise, device=self.device)
@@ -107,13 +118,11 @@ class Trainer:
         return norm
 
     def discriminator_step(self) -> dict[str, torch.Tensor]:
-        """One D phase on a real batch and a detached fake batch."""
+        """One D phase on a real batch and a fake batch made without a graph."""
         p = self.parts
         real = self.batches.next()
-        with torch.no_grad(), self.autocast():
-            fake = p.G(self.noise(len(real)))
         with self.autocast():
-            loss, stats = discriminator_phase(p.spec, p.D, real, fake)
+            loss, stats = self.phases.d(real, self.noise(len(real)))
         stats["grad_norm_d"] = self._backward_step(loss, p.opt_d, p.D)
         after_discriminator_step(p.spec, p.D)
         return stats
@@ -124,8 +133,7 @@ class Trainer:
         p.D.requires_grad_(False)
         try:
             with self.autocast():
-                fake = p.G(self.noise(self.cfg.train.batch_size))
-                loss, stats = generator_phase(p.spec, p.D, fake)
+                loss, stats = self.phases.g(self.noise(self.cfg.train.batch_size))
             stats["grad_norm_g"] = self._backward_step(loss, p.opt_g, p.G)
         finally:
             p.D.requires_grad_(True)
@@ -158,7 +166,22 @@ class Trainer:
             "rng": checkpoint.capture_rng(),
         }
 
+    REQUIRED = ("step", "G", "D", "opt_g", "opt_d", "data_order", "rng")
+
+    def check_fits(self, state: dict) -> None:
+        """One-line CheckpointError when ``state`` lacks a part or its weights do not fit the built networks."""
+        p = self.parts
+        missing = [k for k in self.REQUIRED if k not in state]
+        if missing:
+            raise CheckpointError(f"the checkpoint lacks {', '.join(missing)}; it was not written by gankit train")
+        nets = [("G", p.G), ("D", p.D)] + ([("ema", p.ema.module)] if p.ema is not None and state.get("ema") is not None else [])
+        for name, module in nets:
+            problem = checkpoint.describe_mismatch(module, state[name])
+            if problem is not None:
+                raise CheckpointError(f"the checkpoint's {name} does not fit the network its config builds: {problem}")
+
     def load_state_dict(self, state: dict) -> None:
+        self.check_fits(state)
         p = self.parts
         p.G.load_state_dict(state["G"])
         p.D.load_state_dict(state["D"])
@@ -209,8 +232,8 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         self.flush_stats()
         if not self.weights_finite():
-            raise DivergedError(f"weights became non-finite by step {self.step}; the last good checkpoint "
-                                f"{self.last_checkpoint} is kept; lower the learning rates")
+            kept = f"the last good checkpoint {self.last_checkpoint} is kept" if self.last_checkpoint else "no checkpoint was written yet"
+            raise DivergedError(f"weights became non-finite by step {self.step}; {kept}; lower the learning rates")
         self.stats_file.sync()
         self.last_checkpoint = checkpoint.save(self.ckpt_dir, self.step, self.state_dict(),
                                                keep=self.cfg.train.keep_checkpoints)
@@ -281,10 +304,13 @@ class Trainer:
             raise err
         self.rollbacks += 1
         self.stats.drain()
+        optimizers = (self.parts.opt_g, self.parts.opt_d)
+        # halve the rates in use now: the checkpoint holds the older, higher ones
+        rates = [[group["lr"] for group in opt.param_groups] for opt in optimizers]
         self.load_state_dict(checkpoint.load(self.last_checkpoint))
-        for opt in (self.parts.opt_g, self.parts.opt_d):
-            for group in opt.param_groups:
-                group["lr"] *= 0.5
+        for opt, old in zip(optimizers, rates, strict=True):
+            for group, lr in zip(opt.param_groups, old, strict=True):
+                group["lr"] = lr * 0.5
         lr = self.parts.opt_g.param_groups[0]["lr"]
         self.log(f"warning: {err}; rolled back to step {self.step} ({self.last_checkpoint.name}) with learning rates halved "
                  f"(lr_g now {lr:.3g}; rollback {self.rollbacks} of {self.MAX_ROLLBACKS})")

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gankit.errors import ConfigError
+from gankit.errors import CheckpointError, ConfigError
 from gankit.training import checkpoint
 from gankit.training.checkpoint import atomic_write_bytes
 from gankit.training.config import RunConfig, from_dict, set_value
-from gankit.training.loop import DivergedError, Trainer, TrainResult, say
+from gankit.training.loop import Trainer, TrainResult, say
 from gankit.training.run_dir import fresh_run_dir, next_run_dir
 from gankit.training.setup import build
 
@@ -35,6 +35,22 @@ def train(cfg: RunConfig, *, out: str | Path | None = None, runs_root: str | Pat
     return Trainer(parts, run_dir, log=log).run()
 
 
+def _check_same_run(run_dir: Path, cfg: RunConfig, file: Path) -> None:
+    """Refuse a checkpoint whose config is not the run's own (a file copied in from elsewhere)."""
+    config_file = run_dir / "config.json"
+    if not config_file.is_file():
+        return
+    try:
+        recorded = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return  # config.json is rewritten below from the checkpoint, which is verified
+    differences = checkpoint.config_differences(recorded, cfg.to_dict(), ignore=RESUMABLE_KEYS)
+    if differences:
+        shown = "; ".join(f"{key} is {ours!r} in config.json but {theirs!r} in the checkpoint"
+                          for key, (ours, theirs) in list(differences.items())[:3])
+        raise CheckpointError(f"{file} belongs to another run ({shown}); resume the run it came from")
+
+
 def resume(run: str | Path, *, overrides: dict[str, Any] | None = None,
            log: Callable[[str], None] = say) -> TrainResult:
     """Continue ``run`` from its latest checkpoint, with only schedule keys overridable."""
@@ -44,6 +60,7 @@ def resume(run: str | Path, *, overrides: dict[str, Any] | None = None,
     file = checkpoint.find(run_dir)
     state = checkpoint.load(file)
     cfg = from_dict(json.loads(state["config"]), str(file))
+    _check_same_run(run_dir, cfg, file)
     for key, value in (overrides or {}).items():
         if key not in RESUMABLE_KEYS:
             before = getattr(getattr(cfg, key.split(".")[0]), key.split(".")[1])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from gankit.errors import GankitError
 from gankit.training.checkpoint import atomic_write_bytes
 
 
@@ -44,10 +45,16 @@ class StepStats:
         return rows
 
 
+# Norms of the gradients an optimiser step sees. Under fp16 the loss scaler makes them infinite on
+# purpose now and then (it then skips that step and lowers the scale), so they are no sign of divergence;
+# a real blow-up shows in the losses, and the weights are checked before every checkpoint.
+STEP_GRADIENT_KEYS = frozenset({"grad_norm_d", "grad_norm_g"})
+
+
 def first_nonfinite(rows: Iterable[dict[str, float | int]]) -> dict[str, float | int] | None:
-    """The first row holding a NaN or infinity, if any."""
+    """The first row holding a NaN or infinity outside :data:`STEP_GRADIENT_KEYS`, if any."""
     for row in rows:
-        if any(isinstance(v, float) and not math.isfinite(v) for v in row.values()):
+        if any(isinstance(v, float) and not math.isfinite(v) for k, v in row.items() if k not in STEP_GRADIENT_KEYS):
             return row
     return None
 
@@ -61,15 +68,26 @@ class StatsFile:
     def append(self, rows: list[dict]) -> None:
         if not rows:
             return
-        with self.path.open("a", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, allow_nan=True) + "\n")
+        try:
+            with self.path.open("a", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, allow_nan=True) + "\n")
+        except OSError as err:
+            raise self._write_error(err) from None
 
     def sync(self) -> None:
         """Make appended rows durable (called before each checkpoint)."""
         if self.path.exists():
-            with self.path.open("rb+") as handle:
-                os.fsync(handle.fileno())
+            try:
+                with self.path.open("rb+") as handle:
+                    os.fsync(handle.fileno())
+            except OSError as err:
+                raise self._write_error(err) from None
+
+    def _write_error(self, err: OSError) -> GankitError:
+        # rows past the last checkpoint are cut on resume, so a torn write here loses nothing
+        return GankitError(f"cannot write {self.path}: {err.strerror or err}; free space (or fix permissions) "
+                           f"and resume with 'gankit train --resume {self.path.parent}'")
 
     def truncate_after(self, step: int) -> None:
         """Drop rows past ``step`` (and any torn last line), so a resume adds no duplicates."""
