@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # a disk or permission problem the user can fix; say which file
         where = f" {err.filename}" if getattr(err, "filename", None) else ""
         print(f"gankit {args.command}: error: cannot access{one_line(where)}: {one_line(err.strerror or err)}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"gankit {args.command}: interrupted", file=sys.stderr)
         return 130

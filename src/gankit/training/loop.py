@@ -206,7 +206,8 @@ class Trainer:
             good = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "; no checkpoint was written yet"
             keys = ", ".join(k for k, v in bad.items() if isinstance(v, float) and not math.isfinite(v))
             raise DivergedError(f"training diverged at step {bad['step']} (non-finite {keys}){good}; "
-                                "lower the learning rates or try --on-nan rollback")
+                                + ("lower the learning rates" if self.cfg.train.on_nan == "rollback" else
+                                   "lower the learning rates or try --on-nan rollback"))
         alerts = self.health.check(rows, diversity_ratio=diversity_ratio)
         for alert in alerts:
             self.log(f"warning: step {rows[-1]['step']}: {alert}")

@@ -28,7 +28,7 @@ from gankit.data import Dataset, load_dataset
 from gankit.errors import ConfigError
 from gankit.losses import LossSpec, get_loss
 from gankit.models import build_models, sample_noise
-from gankit.training.config import RunConfig, replace, resolve
+from gankit.training.config import RunConfig, replace, resolve, validate
 from gankit.training.ema import EMA
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32 runs without autocast
@@ -254,6 +254,7 @@ class Components:
 def build(requested: RunConfig, *, dataset: Dataset | None = None) -> Components:
     """Load the data, resolve the config against it and the device, seed, and build networks,
     optimisers and the (possibly compiled) phases."""
+    validate(requested)  # a bad value is a one-line ConfigError before anything touches a device
     device = pick_device(requested.train.device)
     dataset = dataset if dataset is not None else load_data(requested)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
