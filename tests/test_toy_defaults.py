@@ -31,6 +31,7 @@ EXPLICIT = {
     "model.width": 24, "model.z_dim": 3, "train.steps": 7, "train.batch_size": 9, "loss.d_steps": 4,
     "loss.lr_g": 3.3e-5, "loss.lr_d": 4.4e-5, "loss.beta1": 0.25, "loss.beta2": 0.75,
     "loss.gp_weight": 2.5, "loss.clip": 0.125,
+    "train.ema": 0.0,  # an explicit 0 (EMA off) is a setting, not "unset"
 }
 
 
@@ -64,6 +65,7 @@ def test_image_runs_keep_the_paper_settings(loss):
         assert (out.loss.beta1, out.loss.beta2) == paper["betas"]
     assert out.loss.gp_weight == paper.get("gp_weight", 0.0)
     assert (out.loss.clip or None) == paper.get("clip")
+    assert out.train.ema == 0.0  # the toy EMA default stays with toy data
 
 
 @pytest.mark.parametrize("loss", sorted(PAPER))
@@ -75,6 +77,7 @@ def test_toy_defaults_fill_only_unset_keys(loss):
     assert out.model.name == "mlp"
     assert (out.model.width, out.model.z_dim, out.train.batch_size) == (table["width"], table["z_dim"], table["batch_size"])
     assert out.train.steps == toy.get("steps", table["steps"])
+    assert out.train.ema == table["ema"] > 0.0
     assert out.loss.lr_g == out.loss.lr_d == toy.get("lr", paper["lr"])
     assert out.loss.d_steps == toy.get("d_steps", paper["d_steps"])
     if "betas" in paper:
