@@ -21,7 +21,6 @@ import functools
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 from torch import Tensor
 
 from gankit.errors import GankitError
+from gankit.fileio import atomic_write_bytes
 from gankit.metrics import features as F
 from gankit.metrics.image import image_metrics
 from gankit.metrics.toy import DEFAULT_TOY_SAMPLES, evaluate_toy
@@ -286,17 +286,7 @@ def write_metrics(path: str | os.PathLike[str], result: Mapping[str, Any]) -> Pa
     """Write ``result`` as JSON to ``path`` atomically (temp file + ``os.replace``)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_json_safe(dict(result)), fh, indent=2, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(p, (json.dumps(_json_safe(dict(result)), indent=2, allow_nan=False) + "\n").encode())
     return p
 
 

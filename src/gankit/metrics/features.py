@@ -21,9 +21,8 @@ serves any request for ``n`` or fewer.
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +32,7 @@ import torch
 from torch import Tensor
 
 from gankit.errors import GankitError
+from gankit.fileio import atomic_write_bytes
 from gankit.metrics.inception import InceptionExtractor, cache_root, caching_enabled
 
 # datasets whose labels let gankit train a domain classifier; elsewhere the default is inception
@@ -164,16 +164,9 @@ def stats_path(data: str, split: str, image_size: int, channels: int, tag: str) 
 
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _load_cached(path: Path, n: int, num_features: int) -> Tensor | None:

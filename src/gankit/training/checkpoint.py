@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,50 +25,18 @@ import numpy as np
 import torch
 
 from gankit.errors import CheckpointError
+from gankit.fileio import atomic_write_bytes  # noqa: F401  (re-exported: other modules import it from here)
 
 MAGIC = b"GANKIT-CHECKPOINT"
 FORMAT_VERSION = 1
 LATEST = "latest"
 # what every reader (resume, sampling) needs; the trainer's state_dict holds more
 REQUIRED_KEYS = ("config", "step", "data_shape", "G")
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
 _NAME = re.compile(r"^step_(\d{7,})\.ckpt$")
 
 
 def checkpoint_name(step: int) -> str:
     return f"step_{step:07d}.ckpt"
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so that readers see the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; give the usual umask-based mode
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not supported on every platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def encode(state: dict[str, Any]) -> bytes:
