@@ -21,3 +21,10 @@ class DataError(GankitError):
 
 class CheckpointError(GankitError):
     """A checkpoint is unreadable, truncated, foreign or unsafe."""
+
+
+class DistributedError(GankitError):
+    """A rank lost contact with the others (a peer died, hung or the network failed).
+
+    Its process group cannot be torn down cleanly, so the command line exits at once after the message.
+    """

@@ -108,6 +108,7 @@ def gradient_penalty(
     fake: Tensor,
     *,
     generator: torch.Generator | None = None,
+    rows: tuple[int, slice] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Two-sided gradient penalty of WGAN-GP, [5] Algorithm 1 (lines 6-8), without lambda.
 
@@ -125,6 +126,9 @@ def gradient_penalty(
         real: ``[N, D]`` or ``[N, C, H, W]`` real samples.
         fake: generated samples of the same shape.
         generator: optional RNG for ``epsilon`` (may live on another device than the data).
+        rows: ``(B, rows)`` under data parallelism: ``real`` and ``fake`` are these rows of a global
+            batch of ``B``; epsilon is drawn for all ``B`` and these rows kept, so that the ranks
+            together use exactly the draws of one process with batch ``B``.
 
     Returns:
         ``(penalty, mean_grad_norm)``: the 0-dim penalty (differentiable) and the detached mean
@@ -135,12 +139,12 @@ def gradient_penalty(
             f"gradient_penalty needs real and fake of one shape, "
             f"got {tuple(real.shape)} and {tuple(fake.shape)}"
         )
-    n = real.shape[0]
+    n = real.shape[0] if rows is None else rows[0]
     eps_shape = (n,) + (1,) * (real.dim() - 1)  # (N, 1, ...) broadcasts over each sample
     draw_on = generator.device if generator is not None else real.device
     dtype = torch.promote_types(real.dtype, fake.dtype)
     eps = torch.rand(eps_shape, generator=generator, device=draw_on, dtype=dtype)
-    eps = eps.to(real.device)
+    eps = (eps if rows is None else eps[rows[1]]).to(real.device)
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     out = critic(x_hat)
     # each output depends only on its own input, so d(sum)/d x_hat_i = grad f(x_hat_i)
@@ -267,6 +271,7 @@ def discriminator_phase(
     fake: Tensor,
     *,
     generator: torch.Generator | None = None,
+    rows: tuple[int, slice] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss of one discriminator (critic) step: ``spec.d_loss + gp_weight * GP``.
 
@@ -279,6 +284,8 @@ def discriminator_phase(
         real: real batch ``[N, ...]``.
         fake: generated batch, already detached by the caller.
         generator: optional RNG for the penalty's interpolation weights.
+        rows: under data parallelism, the global batch size and this rank's rows of it (see
+            :func:`gradient_penalty`).
 
     Returns:
         ``(loss, stats)``; ``stats`` holds detached 0-dim tensors (nothing here syncs the
@@ -298,7 +305,7 @@ def discriminator_phase(
         "w_estimate": r.mean() - f.mean(),
     }
     if spec.gp_weight > 0:
-        gp, grad_norm = gradient_penalty(D, real, fake, generator=generator)
+        gp, grad_norm = gradient_penalty(D, real, fake, generator=generator, rows=rows)
         loss = loss + spec.gp_weight * gp
         stats["gp"] = gp.detach()
         stats["grad_norm_critic"] = grad_norm

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 
 from gankit import __version__
-from gankit.errors import GankitError
+from gankit.errors import DistributedError, GankitError
 
 # name -> module under gankit.cli (imported lazily so ``gankit --help`` stays fast)
 COMMANDS: dict[str, str] = {
@@ -67,23 +68,37 @@ def _one_line_warning(command: str):
     return show
 
 
+def _exit_now(status: int) -> None:
+    """Flush and leave without interpreter teardown (the process group's destructors)."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gankit`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # bad flags exit here with one line (SystemExit 2)
+    args.raw_argv = list(sys.argv[1:] if argv is None else argv)  # what `train --nproc` hands to torchrun
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return EXIT_USAGE if argv is None and len(sys.argv) <= 1 else 0
+    rank = os.environ.get("RANK") if os.environ.get("WORLD_SIZE", "1") != "1" else None  # under torchrun
+    who = f"gankit {args.command}" + (f" (rank {rank})" if rank is not None else "")
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(args.command)
+            if rank not in (None, "0"):
+                warnings.simplefilter("ignore")  # rank 0 speaks for all
             return int(args._run(args) or 0)
     except GankitError as err:
-        print(f"gankit {args.command}: error: {one_line(err)}", file=sys.stderr)
+        print(f"{who}: error: {one_line(err)}", file=sys.stderr)
+        if isinstance(err, DistributedError):  # a broken process group may abort at exit
+            _exit_now(EXIT_USAGE)
         return EXIT_USAGE
     except OSError as err:  # a disk or permission problem the user can fix; say which file
         where = f" {err.filename}" if getattr(err, "filename", None) else ""
-        print(f"gankit {args.command}: error: cannot access{one_line(where)}: {one_line(err.strerror or err)}", file=sys.stderr)
+        print(f"{who}: error: cannot access{one_line(where)}: {one_line(err.strerror or err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"gankit {args.command}: interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from gankit.errors import ConfigError
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="set any config key, e.g. --set loss.lr_g=1e-4 (repeatable)")
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint")
+    parser.add_argument("--nproc", type=int, metavar="N",
+                        help="train on N local processes with DDP (starts torchrun; --batch-size stays the global batch)")
     parser.add_argument("--list-keys", action="store_true", help="print every config key with its default and exit")
     parser.add_argument("--list-presets", action="store_true", help="print the shipped presets and exit")
 
@@ -94,6 +97,16 @@ def _print_keys() -> None:
         print(f"{key:24s} {cfg[section][name]!r}")
 
 
+def _launch(args: argparse.Namespace) -> int:
+    """``--nproc N``: check the settings here once, then let torchrun start N copies of this command."""
+    from gankit.training.launch import launch
+
+    if not args.resume:
+        validate(build_config(args))
+    argv = list(getattr(args, "raw_argv", None) or [])
+    return launch(args.nproc, argv[argv.index("train") + 1:] if "train" in argv else argv)
+
+
 def run(args: argparse.Namespace) -> int:
     from gankit import training
 
@@ -105,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
             print(f"{path.stem:16s} {first}")
         return 0
+    if args.nproc is not None:
+        return _launch(args)
     if args.resume:
         if args.config or args.out:
             raise ConfigError("--resume continues a run as it was configured; drop --config/--out")
@@ -118,10 +133,13 @@ def run(args: argparse.Namespace) -> int:
         cfg = build_config(args)
         validate(cfg)  # before any data is loaded or device touched
         result = training.train(cfg, out=args.out, runs_root=args.runs)
+    speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 reports for all
     if result.interrupted:
-        print(f"stopped at step {result.step}; checkpoint {result.last_checkpoint}; "
-              f"continue with: gankit train --resume {result.run_dir}")
+        if speaks:
+            print(f"stopped at step {result.step}; checkpoint {result.last_checkpoint}; "
+                  f"continue with: gankit train --resume {result.run_dir}")
         return 130
-    print(f"done: {result.step} steps; samples in {result.run_dir / 'samples.png'}, "
-          f"checkpoint {result.last_checkpoint}")
+    if speaks:
+        print(f"done: {result.step} steps; samples in {result.run_dir / 'samples.png'}, "
+              f"checkpoint {result.last_checkpoint}")
     return 0

@@ -152,9 +152,18 @@ class ImageEvaluator:
         weights = inception_weights if self.feature_space == "inception" else classifier_weights
         self.extractor = F.get_extractor(self.feature_space, data=data, image_size=image_size,
                                          weights=weights, device=self.device)
-        self.real = F.real_features(self.extractor, ds.data, n_real, data=data, split=split,
-                                    use_cache=use_cache)
+        self._real_source = (ds.data, n_real, use_cache)
+        self._real: Tensor | None = None
         self.histogram = self._histogram_classifier(data, image_size)
+
+    @property
+    def real(self) -> Tensor:
+        """Features of the real images, computed (or read from the disk cache) on first use."""
+        if self._real is None:
+            images, n_real, use_cache = self._real_source
+            self._real = F.real_features(self.extractor, images, n_real, data=self.data, split=self.split,
+                                         use_cache=use_cache)
+        return self._real
 
     def _histogram_classifier(self, data: str, image_size: int) -> F.Extractor | None:
         """The domain classifier for the class histogram: the extractor itself, or one loaded aside."""
@@ -170,13 +179,27 @@ class ImageEvaluator:
 
     def __call__(self, images: Tensor, *, seed: int = 0) -> dict[str, Any]:
         """Metrics of uint8 images ``[N, C, H, W]`` (see :func:`evaluate_samples`)."""
+        return self.score(*self.extract(images), seed=seed)
+
+    def extract(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(features, probabilities, class probabilities or None)`` of uint8 images ``[N, C, H, W]``.
+
+        Rows are independent, so data-parallel ranks may extract their own shards and
+        concatenate the results before :meth:`score`.
+        """
         if tuple(images.shape[1:]) != self.shape:
             raise GankitError(f"samples have shape {tuple(images.shape[1:])} per image but {self.data!r} "
                               f"is {self.shape} here; evaluate against the dataset and size the run trained on")
         fake, probs = F.extract(self.extractor, images)
+        if self.histogram is None:
+            return fake, probs, None
+        cls_probs = probs if self.histogram is self.extractor else F.extract(self.histogram, images)[1]
+        return fake, probs, cls_probs
+
+    def score(self, fake: Tensor, probs: Tensor, cls_probs: Tensor | None = None, *, seed: int = 0) -> dict[str, Any]:
+        """Metrics from the output of :meth:`extract` (for one set of images)."""
         out: dict[str, Any] = image_metrics(self.real.to(self.device), fake.to(self.device), probs=probs, seed=seed)
-        if self.histogram is not None:
-            cls_probs = probs if self.histogram is self.extractor else F.extract(self.histogram, images)[1]
+        if cls_probs is not None:
             counts = torch.bincount(cls_probs.argmax(dim=1), minlength=cls_probs.shape[1])
             out["class_counts"] = [int(c) for c in counts]
             out["classes_covered"] = int((counts > 0).sum())
@@ -190,6 +213,12 @@ def _image_evaluator(data: str, image_size: int, channels: int | None, features:
     return ImageEvaluator(data, image_size=image_size, channels=channels, features=features,
                           inception_weights=inception_weights, classifier_weights=classifier_weights,
                           n_real=n_real, split=split, device=device)
+
+
+def image_evaluator(data: str, *, image_size: int, n: int, channels: int | None = None, features: str | None = None,
+                    device: str | torch.device = "cpu", split: str = "train") -> ImageEvaluator:
+    """The (cached) evaluator :func:`evaluate_samples` uses for ``n`` images of this kind."""
+    return _image_evaluator(data, image_size, channels, features, None, None, n, split, str(torch.device(device)))
 
 
 def clear_cache() -> None:

@@ -2,6 +2,10 @@
 
 Images are scored by FID in the default feature space of :mod:`gankit.metrics` (lower is better);
 toy data by the exact W1 to the true distribution (lower is better).
+
+Under data parallelism each rank generates its own share of the ``n`` samples (rows of one
+global noise draw, so the sample set does not depend on the number of ranks), images are turned
+into features where they were made, and rank 0 gathers the points or features and scores them.
 """
 
 from __future__ import annotations
@@ -12,27 +16,53 @@ import torch
 from torch import nn
 
 from gankit.data import images_to_uint8
-from gankit.sampling import generate
+from gankit.models import sample_noise
+from gankit.training import distributed
 from gankit.training.config import RunConfig
+from gankit.training.distributed import SINGLE, Ranks
 
 LOWER_IS_BETTER = {"fid": True, "w1": True}
+CHUNK = 1000  # generator batch while sampling
 
 
-def evaluate_generator(G: nn.Module, cfg: RunConfig, *, n: int, device: torch.device) -> tuple[str, float, dict[str, Any]]:
-    """Score ``n`` fresh samples of ``G``; returns (metric name, value, all metrics)."""
-    from gankit.metrics.evaluate import evaluate_samples
-
+@torch.no_grad()
+def generate_share(G: nn.Module, cfg: RunConfig, *, n: int, device: torch.device, ranks: Ranks = SINGLE) -> torch.Tensor:
+    """This rank's rows of ``n`` samples (model space, float32, CPU) drawn from one seeded noise batch."""
+    generator = torch.Generator().manual_seed(cfg.train.seed + 2)
+    z = sample_noise(n, cfg.model.z_dim, cfg.model.noise, generator=generator)
+    z = torch.tensor_split(z, ranks.world_size)[ranks.rank]
     was_training = G.training
     G.eval()
-    x = generate(G, n, z_dim=cfg.model.z_dim, noise=cfg.model.noise, seed=cfg.train.seed + 2, device=device)
-    G.train(was_training)
+    try:
+        chunks = [G(part.to(device)).float().cpu() for part in z.split(CHUNK)]
+    finally:
+        G.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+def evaluate_generator(G: nn.Module, cfg: RunConfig, *, n: int, device: torch.device,
+                       ranks: Ranks = SINGLE) -> tuple[str, float, dict[str, Any]] | None:
+    """Score ``n`` fresh samples of ``G``; returns (metric name, value, all metrics) on rank 0, None elsewhere.
+
+    Every rank of a data-parallel job must call this at the same step.
+    """
+    from gankit.metrics.evaluate import evaluate_toy, image_evaluator
+
+    x = generate_share(G, cfg, n=n, device=device, ranks=ranks)
     if x.dim() == 2:
-        samples, metric = {"points": x.numpy()}, "w1"
-    else:
-        samples, metric = {"images": images_to_uint8(x).numpy()}, "fid"
-    result = evaluate_samples(samples, cfg.data.name, n=n, device=device, channels=cfg.data.channels)
-    metrics = result["metrics"]
-    return metric, float(metrics[metric]), metrics
+        points = distributed.gather_rows(x, ranks, device)
+        if points is None:
+            return None
+        metrics = evaluate_toy(points.cpu(), cfg.data.name, seed=0)
+        return "w1", float(metrics["w1"]), metrics
+    evaluator = image_evaluator(cfg.data.name, image_size=int(x.shape[-1]), n=n, channels=cfg.data.channels,
+                                device=device)
+    extracted = evaluator.extract(images_to_uint8(x))
+    gathered = [None if part is None else distributed.gather_rows(part, ranks, device) for part in extracted]
+    if not ranks.is_main:
+        return None
+    metrics = evaluator.score(*(None if part is None else part.cpu() for part in gathered), seed=0)
+    return "fid", float(metrics["fid"]), metrics
 
 
 def is_better(metric: str, value: float, best: float | None) -> bool:

@@ -2,6 +2,10 @@
 
 Quitting at once is safe because every checkpoint is written atomically: the folder always holds
 the previous complete checkpoint.
+
+Under torchrun a Ctrl-C reaches each worker twice: from the terminal, and forwarded by torchrun's
+agent a moment later. ``debounce_s`` treats a repeat of the same signal within that time as the
+same request, so that the workers still stop cleanly (torchrun then waits 30 s before SIGKILL).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 
@@ -19,10 +24,12 @@ class GracefulInterrupt:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, log: Callable[[str], None] = print) -> None:
+    def __init__(self, log: Callable[[str], None] = print, *, debounce_s: float = 0.0) -> None:
         self.log = log
+        self.debounce_s = debounce_s
         self.requested = False
         self.signum: int | None = None
+        self._first_at = 0.0
         self._previous: dict[int, object] = {}
 
     def _say(self, message: str) -> None:
@@ -35,6 +42,8 @@ class GracefulInterrupt:
                 os.write(2, (message + "\n").encode())
 
     def _handle(self, signum: int, _frame) -> None:
+        if self.requested and signum == self.signum and time.monotonic() - self._first_at < self.debounce_s:
+            return  # the same request delivered twice (terminal and launcher)
         if self.requested:
             try:
                 self._say("second signal: quitting now; the last complete checkpoint is intact")
@@ -43,7 +52,7 @@ class GracefulInterrupt:
                         stream.flush()
             finally:
                 os._exit(128 + signum)
-        self.requested, self.signum = True, signum
+        self.requested, self.signum, self._first_at = True, signum, time.monotonic()
         self._say(f"{signal.Signals(signum).name} received: finishing this step and saving a checkpoint "
                   "(send it again to quit at once)")
 

@@ -11,6 +11,7 @@ setup), step optimisers, and every ``log_every`` steps read the statistics back 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from gankit.data import to_model_space
 from gankit.errors import CheckpointError, GankitError
 from gankit.losses import LossSpec, after_discriminator_step, discriminator_phase, generator_phase
 from gankit.models import sample_noise
-from gankit.training import checkpoint
+from gankit.training import checkpoint, distributed
 from gankit.training.batches import EpochBatches
+from gankit.training.distributed import SINGLE, Ranks
 from gankit.training.health import HealthMonitor, mean_pairwise_distance
 from gankit.training.interrupt import GracefulInterrupt
 from gankit.training.progress import Progress
@@ -58,16 +60,26 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor]) -> Phases:
-    """The eager phases over ``G`` and ``D`` (modules or compiled modules); see :class:`Phases`."""
+def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor], *,
+                G_update: Callable[[Tensor], Tensor] | None = None, D_update: Callable[[Tensor], Tensor] | None = None,
+                ranks: Ranks = SINGLE, batch_size: int | None = None) -> Phases:
+    """The eager phases over ``G`` and ``D`` (modules or compiled modules); see :class:`Phases`.
+
+    Under data parallelism ``D_update`` / ``G_update`` are the DDP wrappers of the network each
+    phase updates; the other network is called bare (it needs no gradient synchronisation, and a
+    DDP module that receives no gradient would wait for one). ``batch_size`` is then the global
+    batch, of which this rank holds ``ranks.slice(batch_size)``.
+    """
+    D_update, G_update = D_update or D, G_update or G
+    rows = (batch_size, ranks.slice(batch_size)) if ranks.world_size > 1 and batch_size else None
 
     def d_phase(real: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():
             fake = G(z)
-        return discriminator_phase(spec, D, real, fake)
+        return discriminator_phase(spec, D_update, real, fake, rows=rows)
 
     def g_phase(z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return generator_phase(spec, D, G(z))
+        return generator_phase(spec, D, G_update(z))
 
     return Phases(d_phase, g_phase)
 
@@ -77,9 +89,11 @@ class Trainer:
 
     def __init__(self, parts: Components, run_dir: Path, *, log: Callable[[str], None] = say) -> None:
         self.parts, self.cfg, self.run_dir, self.log = parts, parts.cfg, Path(run_dir), log
-        self.device = parts.device
+        self.device, self.ranks = parts.device, parts.ranks
+        self.is_main = self.ranks.is_main  # only rank 0 writes files and logs
         t = self.cfg.train
         self.batches = EpochBatches(parts.dataset.data, t.batch_size, seed=t.seed, device=self.device,
+                                    rank=self.ranks.rank, world_size=self.ranks.world_size,
                                     memory_format=memory_format(self.cfg))
         self.phases = parts.phases or make_phases(parts.spec, parts.G, parts.D)
         self.stats, self.stats_file = StepStats(), StatsFile(self.run_dir / "stats.jsonl")
@@ -100,8 +114,10 @@ class Trainer:
     def autocast(self):
         return autocast(self.device, self.cfg.train.precision)
 
-    def noise(self, n: int) -> torch.Tensor:
-        return sample_noise(n, self.cfg.model.z_dim, self.cfg.model.noise, device=self.device)
+    def noise(self) -> torch.Tensor:
+        """This rank's rows of a global batch of latent codes (all ranks draw the same global batch)."""
+        z = sample_noise(self.cfg.train.batch_size, self.cfg.model.z_dim, self.cfg.model.noise, device=self.device)
+        return distributed.shard(z, self.ranks)
 
     def _backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module) -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -122,7 +138,7 @@ class Trainer:
         p = self.parts
         real = self.batches.next()
         with self.autocast():
-            loss, stats = self.phases.d(real, self.noise(len(real)))
+            loss, stats = self.phases.d(real, self.noise())
         stats["grad_norm_d"] = self._backward_step(loss, p.opt_d, p.D)
         after_discriminator_step(p.spec, p.D)
         return stats
@@ -133,7 +149,7 @@ class Trainer:
         p.D.requires_grad_(False)
         try:
             with self.autocast():
-                loss, stats = self.phases.g(self.noise(self.cfg.train.batch_size))
+                loss, stats = self.phases.g(self.noise())
             stats["grad_norm_g"] = self._backward_step(loss, p.opt_g, p.G)
         finally:
             p.D.requires_grad_(True)
@@ -194,13 +210,18 @@ class Trainer:
         self.batches.load_state_dict(state["data_order"])
         self.step = int(state["step"])
         checkpoint.restore_rng(state["rng"])
-        self.stats_file.truncate_after(self.step)
-        self.evals_file.truncate_after(self.step)
+        if self.is_main:
+            self.stats_file.truncate_after(self.step)
+            self.evals_file.truncate_after(self.step)
 
     # ------------------------------------------------------------------- tick
     def flush_stats(self, *, diversity_ratio: float | None = None) -> list[dict]:
-        """Read pending statistics (one sync), stop on non-finite values, raise alerts, append to stats.jsonl."""
-        rows = self.stats.drain()
+        """Read pending statistics (one sync), stop on non-finite values, raise alerts, append to stats.jsonl.
+
+        Under data parallelism the statistics are first averaged over ranks (one all-reduce), so every
+        rank sees the same rows (the global batch's) and stops on the same non-finite value.
+        """
+        rows = self.stats.drain(reduce=lambda table: distributed.mean_over_ranks(table, self.ranks))
         bad = first_nonfinite(rows)
         if bad is not None:
             good = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "; no checkpoint was written yet"
@@ -213,7 +234,8 @@ class Trainer:
             self.log(f"warning: step {rows[-1]['step']}: {alert}")
         if rows and alerts:
             rows[-1]["alerts"] = alerts
-        self.stats_file.append(rows)
+        if self.is_main:
+            self.stats_file.append(rows)
         return rows
 
     @torch.no_grad()
@@ -235,9 +257,12 @@ class Trainer:
         if not self.weights_finite():
             kept = f"the last good checkpoint {self.last_checkpoint} is kept" if self.last_checkpoint else "no checkpoint was written yet"
             raise DivergedError(f"weights became non-finite by step {self.step}; {kept}; lower the learning rates")
-        self.stats_file.sync()
-        self.last_checkpoint = checkpoint.save(self.ckpt_dir, self.step, self.state_dict(),
-                                               keep=self.cfg.train.keep_checkpoints)
+        if self.is_main:
+            self.stats_file.sync()
+            self.last_checkpoint = checkpoint.save(self.ckpt_dir, self.step, self.state_dict(),
+                                                   keep=self.cfg.train.keep_checkpoints)
+        else:  # rank 0 writes it; the others need its name for a rollback
+            self.last_checkpoint = self.ckpt_dir / checkpoint.checkpoint_name(self.step)
         return self.last_checkpoint
 
     @torch.no_grad()
@@ -254,8 +279,9 @@ class Trainer:
     def tick(self, progress: Progress) -> None:
         t = self.cfg.train
         if self.step % t.log_every == 0 or self.step == t.steps:
-            progress.update(self.step, self.flush_stats(diversity_ratio=self.diversity_ratio()))
-        if self.step % t.sample_every == 0:
+            ratio = self.diversity_ratio() if self.is_main else None
+            progress.update(self.step, self.flush_stats(diversity_ratio=ratio))
+        if self.step % t.sample_every == 0 and self.is_main:
             self.snapshot(self.run_dir / "samples" / f"step_{self.step:07d}.png")
         if self.step % t.checkpoint_every == 0 and self.step != t.steps:
             self.save_checkpoint()
@@ -267,35 +293,61 @@ class Trainer:
         from gankit.training.evaluation import evaluate_generator, is_better
 
         G = self.parts.ema.module if self.parts.ema is not None else self.parts.G
-        metric, value, result = evaluate_generator(G, self.cfg, n=self.cfg.train.eval_n, device=self.device)
-        self.log(f"eval at step {self.step}: {metric} {value:.4g}")
-        self.evals_file.append([{"step": self.step, **result}])
-        if is_better(metric, value, self.best):
+        distributed.broadcast_buffers(G, self.ranks)  # every rank samples from rank 0's network
+        scored = evaluate_generator(G, self.cfg, n=self.cfg.train.eval_n, device=self.device, ranks=self.ranks)
+        better = scored is not None and is_better(scored[0], scored[1], self.best)
+        if not distributed.any_rank(better, self.ranks):  # rank 0 scores; all ranks flush together
+            if scored is not None:
+                self.log(f"eval at step {self.step}: {scored[0]} {scored[1]:.4g}")
+                self.evals_file.append([{"step": self.step, **scored[2]}])
+            return
+        self.flush_stats()
+        if scored is not None:
+            metric, value, result = scored
+            self.log(f"eval at step {self.step}: {metric} {value:.4g}")
+            self.evals_file.append([{"step": self.step, **result}])
             self.best = value
-            self.flush_stats()
             checkpoint.save_named(self.ckpt_dir, "best.ckpt", {**self.state_dict(), "best": {metric: value}})
 
     # -------------------------------------------------------------------- run
     def run(self) -> TrainResult:
         t = self.cfg.train
-        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        if self.is_main:
+            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
         progress = Progress(total=t.steps, start=self.step, log=self.log)
         interrupted = False
-        with GracefulInterrupt(self.log) as stop:
+        with GracefulInterrupt(self.log, debounce_s=2.0 if self.ranks.enabled else 0.0) as stop, self.lost_peers():
             while self.step < t.steps:
                 try:
                     self.train_step()
                     self.tick(progress)
                 except DivergedError as err:
                     self.roll_back_or_raise(err)
-                if stop.requested:
+                # ranks stop together, after the same step: a signal may reach them a step apart
+                if distributed.any_rank(stop.requested, self.ranks):
                     interrupted = True
                     break
             progress.close()
             self.save_checkpoint()
-        if not interrupted:
-            self.finish()
+            if not interrupted and self.is_main:
+                self.finish()
+            distributed.barrier(self.ranks)
         return TrainResult(self.run_dir, self.step, interrupted, self.last_checkpoint)
+
+    @contextlib.contextmanager
+    def lost_peers(self):
+        """Turn a collective that failed because another rank died or stalled into one clear error."""
+        try:
+            yield
+        except RuntimeError as err:
+            if not (self.ranks.enabled and distributed.is_lost_peer(err)):
+                raise
+            kept = (f"the last checkpoint {self.last_checkpoint} is intact" if self.last_checkpoint
+                    else "no checkpoint was written yet")
+            raise distributed.DistributedError(
+                f"rank {self.ranks.rank} of {self.ranks.world_size} lost contact with the other ranks at step {self.step} "
+                f"({distributed.first_line(err)}); another rank died or stalled (see its output); {kept}; "
+                f"resume with 'gankit train --resume {self.run_dir}' (any number of ranks)") from None
 
     MAX_ROLLBACKS = 3
 

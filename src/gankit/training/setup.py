@@ -28,7 +28,9 @@ from gankit.data import Dataset, load_dataset
 from gankit.errors import ConfigError
 from gankit.losses import LossSpec, get_loss
 from gankit.models import build_models, sample_noise
+from gankit.training import distributed
 from gankit.training.config import RunConfig, replace, resolve, validate
+from gankit.training.distributed import SINGLE, Ranks
 from gankit.training.ema import EMA
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32 runs without autocast
@@ -185,7 +187,8 @@ def compile_phases(parts: Components) -> Phases:
     from gankit.training.loop import make_phases
 
     mode, spec, G, D = parts.cfg.train.compile, parts.spec, parts.G, parts.D
-    eager = make_phases(spec, G, D)
+    spread = {"ranks": parts.ranks, "batch_size": parts.cfg.train.batch_size}
+    eager = make_phases(spec, G, D, G_update=parts.G_update, D_update=parts.D_update, **spread)
     if mode == "off":
         return eager
     gp = spec.gp_weight > 0
@@ -194,7 +197,8 @@ def compile_phases(parts: Components) -> Phases:
                       "does not support; the discriminator phase runs eagerly", stacklevel=2)
     try:
         if mode == "model":
-            compiled = make_phases(spec, torch.compile(G), torch.compile(D))
+            updates = {"G_update": torch.compile(parts.G_update), "D_update": torch.compile(parts.D_update)}
+            compiled = make_phases(spec, torch.compile(G), torch.compile(D), **updates, **spread)
         else:
             compiled = Phases(torch.compile(eager.d), torch.compile(eager.g))
         phases = Phases(eager.d if gp else compiled.d, compiled.g)
@@ -216,10 +220,12 @@ def rehearse(parts: Components, phases: Phases) -> None:
     saved = [copy.deepcopy(m.state_dict()) for m in (G, D)]
     n, shape = cfg.train.batch_size, parts.dataset.shape
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        z = sample_noise(n, cfg.model.z_dim, cfg.model.noise)[parts.ranks.slice(n)]
+        n = len(z)  # this rank's rows of the global batch
         # drawn on the CPU (forked above on every backend), like the real steps' dtypes and layout
         real = torch.rand(n, *shape) * 2 - 1 if len(shape) == 3 else torch.randn(n, *shape)
         real = real.to(device).contiguous(memory_format=memory_format(cfg))  # NHWC only for conv models
-        z = sample_noise(n, cfg.model.z_dim, cfg.model.noise).to(device)
+        z = z.to(device)
         with autocast(device, cfg.train.precision):
             loss, _ = phases.d(real, z)
         loss.backward()
@@ -249,13 +255,30 @@ class Components:
     opt_d: torch.optim.Optimizer
     ema: EMA | None
     phases: Phases | None = None  # set by build(); eager phases over G and D when missing
+    ranks: Ranks = SINGLE  # this process's place in a torchrun job
+    G_update: nn.Module | None = None  # G as the G phase calls it: its DDP wrapper under torchrun, else G
+    D_update: nn.Module | None = None  # likewise for D in the D phase
+
+    def __post_init__(self) -> None:
+        self.G_update = self.G_update or self.G
+        self.D_update = self.D_update or self.D
 
 
-def build(requested: RunConfig, *, dataset: Dataset | None = None) -> Components:
+def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks = SINGLE) -> Components:
     """Load the data, resolve the config against it and the device, seed, and build networks,
-    optimisers and the (possibly compiled) phases."""
+    optimisers and the (possibly compiled) phases.
+
+    Under torchrun (``ranks`` from :func:`gankit.training.distributed.ranks_from_env`) the process
+    joins the process group here, takes its own GPU, and G and D get DDP wrappers; every rank builds
+    identical networks from the same seed.
+    """
     validate(requested)  # a bad value is a one-line ConfigError before anything touches a device
-    device = pick_device(requested.train.device)
+    t = requested.train
+    if t.batch_size is not None and t.batch_size % ranks.world_size:
+        raise ConfigError(f"--batch-size {t.batch_size} is the global batch and must divide evenly over the "
+                          f"{ranks.world_size} ranks; use a multiple of {ranks.world_size}")
+    device = distributed.rank_device(pick_device(t.device), ranks)
+    distributed.init(ranks, device, backend=t.dist_backend, timeout_s=t.dist_timeout)
     dataset = dataset if dataset is not None else load_data(requested)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
     cfg = resolve_runtime(resolve(requested, data_kind=dataset.kind, image_size=image_size), device)
@@ -270,12 +293,19 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None) -> Components
     seed_everything(cfg.train.seed)
     m = cfg.model
     G, D = build_models(m.name, data_shape=dataset.shape, z_dim=m.z_dim, width=m.width, depth=m.depth, d_norm=m.d_norm)
+    if cfg.train.batch_size % ranks.world_size:
+        raise ConfigError(f"the default batch size {cfg.train.batch_size} does not divide evenly over the "
+                          f"{ranks.world_size} ranks; pass --batch-size with a multiple of {ranks.world_size}")
+    if cfg.train.sync_bn:
+        G, D = (distributed.use_sync_batchnorm(net, ranks, device) for net in (G, D))
     G, D = G.to(device, memory_format=memory_format(cfg)), D.to(device, memory_format=memory_format(cfg))
     # the config may override the paper's lambda and c
     spec = dataclasses.replace(get_loss(cfg.loss.name), gp_weight=cfg.loss.gp_weight, clip=cfg.loss.clip or None)
     opt_g = make_optimizer(G.parameters(), cfg, cfg.loss.lr_g, device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.loss.lr_d, device)
     ema = EMA(G, cfg.train.ema) if cfg.train.ema > 0 else None
-    parts = Components(cfg, dataset, device, spec, G, D, opt_g, opt_d, ema)
+    updates = [distributed.data_parallel(net, ranks, device) for net in (G, D)]
+    parts = Components(cfg, dataset, device, spec, G, D, opt_g, opt_d, ema, ranks=ranks,
+                       G_update=updates[0], D_update=updates[1])
     parts.phases = compile_phases(parts)
     return parts

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -35,11 +35,16 @@ class StepStats:
         self._steps.append(step)
         self._values.append(row)
 
-    def drain(self) -> list[dict[str, float | int]]:
-        """Read every queued step from the device (the one sync) and clear the buffer."""
+    def drain(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict[str, float | int]]:
+        """Read every queued step from the device (the one sync) and clear the buffer.
+
+        ``reduce`` maps the ``[steps, keys]`` table before it is read (the mean over ranks under
+        data parallelism); every rank must then drain at the same steps.
+        """
         if not self._values:
             return []
-        table = torch.stack(self._values).cpu().tolist()
+        table = torch.stack(self._values)
+        table = (reduce(table) if reduce is not None else table).cpu().tolist()
         rows = [{"step": s, **dict(zip(self.keys or [], vals, strict=True))} for s, vals in zip(self._steps, table, strict=True)]
         self._steps, self._values = [], []
         return rows
