@@ -9,15 +9,17 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 # JSON has no infinity or NaN: they are written as these strings (and read back by ``as_float``).
 NONFINITE = {math.inf: "inf", -math.inf: "-inf"}
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -90,9 +92,9 @@ def toy_trainer(
     *,
     data: str,
     steps: int,
-    batch_size: int,
-    width: int,
     seed: int,
+    batch_size: int | None = None,
+    width: int | None = None,
     d_steps: int | None = None,
     n_points: int = 20_000,
     overrides: dict[str, Any] | None = None,
@@ -100,9 +102,11 @@ def toy_trainer(
 ):
     """A :class:`gankit.training.loop.Trainer` for a CPU run of ``loss`` on a toy set.
 
-    Only ``train_step`` and ``stats.drain`` are used, so nothing is written to ``run_dir``.
-    Everything not given here (optimiser, learning rates, betas, lambda, c, and ``d_steps``
-    when ``None``) takes the loss's paper defaults from :data:`gankit.losses.LOSSES`, unless
+    Only ``train_step``, ``discriminator_step`` and ``stats.drain`` are used, so nothing is written
+    to ``run_dir``. Everything not given here (networks, batch, optimiser, learning rates, betas,
+    lambda, c, EMA, and ``d_steps`` when ``None``) is resolved as ``gankit train`` resolves it for
+    2-D points: gankit's tuned toy settings (:data:`gankit.training.config.KIND_DEFAULTS`) where
+    there are some, the loss's paper settings (:data:`gankit.losses.LOSSES`) otherwise, unless
     ``overrides`` (``{"section.key": value}``, as ``gankit train --set``) says otherwise.
     """
     from gankit.training.config import RunConfig, set_value
@@ -125,6 +129,42 @@ def toy_trainer(
     for key, value in settings.items():
         set_value(cfg, key, value)
     return Trainer(build(cfg), run_dir, log=lambda _line: None)
+
+
+def loss_settings(trainer) -> dict[str, Any]:
+    """The resolved optimiser settings of a trainer's run (what a figure's caption should name)."""
+    lo = trainer.cfg.loss
+    return {"d_steps": lo.d_steps, "optimizer": lo.optimizer, "lr_g": lo.lr_g, "lr_d": lo.lr_d,
+            "betas": [lo.beta1, lo.beta2], "gp_weight": lo.gp_weight, "clip": lo.clip,
+            "ema": trainer.cfg.train.ema, "width": trainer.cfg.model.width,
+            "batch_size": trainer.cfg.train.batch_size}
+
+
+def record_along(trainer, steps: int, at: Iterable[int], measure: Callable[[Any], T]) -> list[T]:
+    """Train ``trainer`` up to generator step ``steps``, measuring the run along the way.
+
+    ``measure(trainer)`` is called right after every generator step whose number is in ``at``
+    (the shared sample-and-score loop of the training-run experiments). The trainer's own
+    statistics buffer is drained there, so a long run does not grow it; the experiments keep
+    only what ``measure`` returns.
+
+    Returns:
+        The measurements, in step order (one per step of ``at`` that is at most ``steps``).
+    """
+    at = set(at)
+    records = []
+    while trainer.step < steps:
+        trainer.train_step()
+        if trainer.step in at:
+            trainer.stats.drain()
+            records.append(measure(trainer))
+    return records
+
+
+def scored_generator(trainer) -> torch.nn.Module:
+    """The generator ``gankit evaluate`` would score: the EMA copy when the run keeps one, else G."""
+    ema = trainer.parts.ema
+    return ema.module if ema is not None else trainer.parts.G
 
 
 @contextlib.contextmanager
