@@ -101,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--images", action="store_true",
                    help="also train DCGAN gan-ns and WGAN-GP on Fashion-MNIST and score FID in the classifier's feature space")
     p.add_argument("--image-steps", type=int, help="generator steps of the image runs (default: gankit's image default)")
+    p.add_argument("--image-seeds", type=int, help="seeds of the image runs (default: --seeds)")
+    p.add_argument("--device", default="cpu", help="device of the image runs and their scoring (default cpu)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config override for every run, as in gankit train --set (repeatable)")
     p.add_argument("--runs", help="where run folders go (default: a temporary folder, deleted at the end)")
@@ -286,26 +288,33 @@ def run_images(args: argparse.Namespace, root: Path) -> tuple[list[str], str | N
     if not weights.is_file():
         return [], f"skipped: no trained {data} classifier at {weights}; train it with: {train_command(data, size)}"
     rows = []
+    overrides = (*args.set, f"train.device={args.device}")
     for loss in IMAGE_LOSSES:
-        fids, secs = [], []
-        for seed in range(args.seeds):
-            cfg = make_config(data, loss, seed, steps=args.image_steps, threads=args.threads, overrides=tuple(args.set))
+        scores: list[dict[str, Any]] = []
+        secs = []
+        for seed in range(args.image_seeds or args.seeds):
+            cfg = make_config(data, loss, seed, steps=args.image_steps, threads=args.threads, overrides=overrides)
             run_dir = root / f"{data}-{loss}-s{seed}"
             start = time.perf_counter()
             try:
                 result = train(cfg, out=run_dir, log=lambda _msg: None)
             except GankitError as err:
                 print(f"{data} {loss} seed {seed}: failed: {err}", flush=True)
-                fids.append(math.inf)
+                scores.append({key: math.inf for key in IMAGE_METRICS})
                 continue
             secs.append(time.perf_counter() - start)
-            metrics = evaluate_run(result.run_dir)["metrics"]
-            fids.append(float(metrics["fid"]))
-            print(f"{data} {loss} seed {seed}: FID {fids[-1]:.2f} classes {metrics.get('classes_covered')}", flush=True)
+            metrics = evaluate_run(result.run_dir, device=args.device)["metrics"]
+            scores.append(metrics)
+            print(f"{data} {loss} seed {seed}: " + ", ".join(f"{k} {float(metrics[k]):.4g}" for k in IMAGE_METRICS)
+                  + f" ({secs[-1]:.0f} s to train)", flush=True)
         steps = args.image_steps or "default"
-        rows.append(f"| dcgan {loss} | {steps} | {fmt(fids)} | {len(fids)} | "
+        cells = " | ".join(fmt([float(m[k]) for m in scores], digits=3 if k != "fid" else 2) for k in IMAGE_METRICS)
+        rows.append(f"| dcgan {loss} | {steps} | {cells} | {len(scores)} | "
                     f"{statistics.fmean(secs) if secs else math.nan:.0f} |")
     return rows, None
+
+
+IMAGE_METRICS = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "is_mean", "classes_covered")
 
 
 def report(args: argparse.Namespace, cells: list[Cell], image_rows: list[str], image_note: str | None,
@@ -359,7 +368,8 @@ def report(args: argparse.Namespace, cells: list[Cell], image_rows: list[str], i
         else:
             lines += ["FID in the feature space of gankit's Fashion-MNIST domain classifier "
                       "(`gankit.metrics.evaluate.evaluate_samples`, 10,000 samples); not comparable with Inception FIDs.",
-                      "", "| model / loss | steps | FID | seeds | s / run |", "|---|---|---|---|---|", *image_rows, ""]
+                      "", "| model / loss | steps | " + " | ".join(IMAGE_METRICS) + " | seeds | s / run |",
+                      "|---|---|" + "---|" * len(IMAGE_METRICS) + "---|---|", *image_rows, ""]
     lines += [
         "## References",
         "",
