@@ -114,3 +114,18 @@ def test_bad_preset_files(tmp_path):
         apply_mapping(RunConfig(), load_yaml(bad), str(bad))
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_yaml(tmp_path / "missing.yaml")
+
+
+def test_a_date_like_text_value_stays_text():
+    """YAML reads 2020-01-01 as a date; a text key such as data.root keeps it as the text it was."""
+    cfg = RunConfig()
+    key, value = parse_assignment("data.root=2020-01-01")
+    set_value(cfg, key, value)
+    assert cfg.data.root == "2020-01-01"
+
+
+def test_a_huge_toy_set_is_a_config_error_not_an_allocation_failure():
+    cfg = RunConfig()
+    set_value(cfg, "data.n_points", 6965119376191615)
+    with pytest.raises(ConfigError, match="data.n_points must be at most 100,000,000"):
+        validate(cfg)

@@ -17,12 +17,13 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from gankit.fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -99,30 +100,21 @@ def load_entry(key: dict[str, Any]) -> Entry | None:
 def save_entry(
     key: dict[str, Any], data: torch.Tensor, labels: torch.Tensor | None, meta: dict[str, str]
 ) -> Path | None:
-    """Atomically write an entry (temporary file + fsync + rename); returns its path, ``None`` on failure."""
+    """Atomically write an entry (:func:`gankit.fileio.atomic_write_bytes`); returns its path, ``None`` on failure."""
     path = cache_path(key)
     if path is None:
         return None
-    tmp = None
     try:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
         tensors = {"data": data.contiguous()}
         if labels is not None:
             tensors["labels"] = labels.contiguous()
-        save_file(tensors, tmp, metadata={**meta, "gankit_key": _key_json(key)})
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a cache may be shared
-        os.replace(tmp, path)
+        atomic_write_bytes(path, save(tensors, metadata={**meta, "gankit_key": _key_json(key)}))
         return path
     except Exception as exc:  # noqa: BLE001 -- read-only home, full disk: carry on uncached
         log.warning("could not write cache file %s: %s", path, exc)
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         return None
 
 

@@ -32,7 +32,6 @@ import hashlib
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +44,7 @@ from torch import Tensor, nn
 from gankit.data import load_dataset, to_model_space
 from gankit.data.cache import files_root
 from gankit.errors import CheckpointError, ConfigError, DataError, GankitError
+from gankit.fileio import atomic_write_bytes
 
 FORMAT = "gankit-classifier"
 ARCH_VERSION = 1
@@ -250,17 +250,7 @@ def save_classifier(
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     blob = save(tensors, metadata=_metadata(model, extra))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; evaluators may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, blob)
     return path
 
 

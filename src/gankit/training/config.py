@@ -10,6 +10,7 @@ Everything is checked: unknown keys, wrong types and out-of-range values raise
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import math
@@ -27,6 +28,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SWITCHES = ("auto", "true", "false")
 COMPILE_MODES = ("off", "model", "step")
 ON_NAN = ("stop", "rollback")
+DIST_BACKENDS = ("auto", "nccl", "gloo")
+MAX_TOY_POINTS = 100_000_000  # 800 MB of float32 2-D points
 # text keys that YAML may hand over as a bool (`compile: off` is False): (word for False, word for True)
 BOOL_WORDS = {"train.compile": ("off", "model")}
 
@@ -91,6 +94,9 @@ class TrainConfig:
     channels_last: str = "auto"  # auto | true | false: NHWC conv models and batches; auto: on for dcgan on cuda/cpu
     compile: str = "off"  # off | model (torch.compile G and D) | step (each phase's forward + loss as one graph)
     cudnn_benchmark: bool = True  # let cuDNN time its conv algorithms once per shape (CUDA only)
+    sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch (SyncBatchNorm, CUDA)
+    dist_backend: str = "auto"  # under torchrun: auto (nccl on GPUs, gloo on CPUs) | nccl | gloo
+    dist_timeout: float = 600.0  # under torchrun: seconds before a rank gives up on a dead or stalled peer
 
 
 @dataclass
@@ -154,6 +160,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             return BOOL_WORDS.get(key, ("false", "true"))[value]
         if isinstance(value, int | float):
             return str(value)
+        if isinstance(value, datetime.date):  # YAML reads 2020-01-01 (a folder name, say) as a date
+            return value.isoformat()
     raise ConfigError(f"{key} must be a {base.__name__}, got {value!r}")
 
 
@@ -285,6 +293,8 @@ def validate(cfg: RunConfig) -> None:
     _choice(t.channels_last, SWITCHES, "train.channels_last")
     _choice(t.compile, COMPILE_MODES, "train.compile")
     _choice(t.on_nan, ON_NAN, "train.on_nan")
+    _choice(t.dist_backend, DIST_BACKENDS, "train.dist_backend")
+    _positive(t.dist_timeout, "train.dist_timeout")
     for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                 "n_samples_grid"):
         _positive(getattr(t, key), f"train.{key}")
@@ -313,6 +323,9 @@ def validate(cfg: RunConfig) -> None:
     if m.d_norm is not None:
         _choice(m.d_norm, ("batch", "layer", "none"), "model.d_norm")
     _positive(cfg.data.n_points, "data.n_points")
+    if cfg.data.n_points > MAX_TOY_POINTS:
+        raise ConfigError(f"data.n_points must be at most {MAX_TOY_POINTS:,} (the toy set is held in memory); "
+                          f"got {cfg.data.n_points:,}")
     if cfg.data.channels is not None:
         _choice(str(cfg.data.channels), ("1", "3"), "data.channels")
 
