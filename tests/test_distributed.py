@@ -345,3 +345,25 @@ def test_ctrl_c_under_torchrun_saves_and_resumes(tmp_path):
     assert checkpoint.load(checkpoint.find(run))["step"] == step
     ok(gankit("train", "--resume", str(run), "--steps", str(step + 5)))
     assert stats_steps(run) == list(range(1, step + 6))
+
+
+@pytest.mark.slow
+def test_two_nodes_through_torchrun_rendezvous(tmp_path):
+    """Two torchrun agents joined by c10d rendezvous (as on two machines, here one host): the
+    README's multi-node command trains the same weights as one process."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    ok(gankit("train", *TOY, "--steps", "12", "--out", str(one)))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-id", "gankit-test",
+                "-m", "gankit", "train", *TOY, "--steps", "12", "--out", str(two)]
+    nodes = [subprocess.Popen(torchrun, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_env())
+             for _ in range(2)]
+    try:
+        outputs = [node.communicate(timeout=240) for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert sum(out.count("done: 12 steps") for out, _ in outputs) == 1  # global rank 0 alone reports
+    assert max_difference(weights(one, 12), weights(two, 12)) < 1e-5
