@@ -70,7 +70,8 @@ def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tens
     DDP module that receives no gradient would wait for one). ``batch_size`` is then the global
     batch, of which this rank holds ``ranks.slice(batch_size)``.
     """
-    D_update, G_update = D_update or D, G_update or G
+    D_update = D if D_update is None else D_update  # `or` would ask a compiled module for its len()
+    G_update = G if G_update is None else G_update
     rows = (batch_size, ranks.slice(batch_size)) if ranks.world_size > 1 and batch_size else None
 
     def d_phase(real: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

@@ -260,8 +260,8 @@ class Components:
     D_update: nn.Module | None = None  # likewise for D in the D phase
 
     def __post_init__(self) -> None:
-        self.G_update = self.G_update or self.G
-        self.D_update = self.D_update or self.D
+        self.G_update = self.G if self.G_update is None else self.G_update
+        self.D_update = self.D if self.D_update is None else self.D_update
 
 
 def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks = SINGLE) -> Components:
