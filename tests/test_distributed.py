@@ -367,3 +367,14 @@ def test_two_nodes_through_torchrun_rendezvous(tmp_path):
     assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
     assert sum(out.count("done: 12 steps") for out, _ in outputs) == 1  # global rank 0 alone reports
     assert max_difference(weights(one, 12), weights(two, 12)) < 1e-5
+
+
+@pytest.mark.slow
+def test_compiled_model_under_ddp_matches_eager_single_process(tmp_path):
+    """train.compile=model on 2 ranks (torch.compile of the DDP wrappers) against eager on 1 process."""
+    args = ["--data", "ring8", "--loss", "gan-ns", "--batch-size", "64", "--steps", "10", "--set", "model.width=16"]
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    ok(gankit("train", *args, "--out", str(eager)))
+    result = ok(gankit("train", "--nproc", "2", *args, "--set", "train.compile=model", "--out", str(compiled)))
+    assert "train.compile=model failed" not in result.stderr + result.stdout  # no silent fallback to eager
+    assert max_difference(weights(eager, 10), weights(compiled, 10)) < 1e-5
