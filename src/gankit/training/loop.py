@@ -296,17 +296,15 @@ class Trainer:
         G = self.parts.ema.module if self.parts.ema is not None else self.parts.G
         distributed.broadcast_buffers(G, self.ranks)  # every rank samples from rank 0's network
         scored = evaluate_generator(G, self.cfg, n=self.cfg.train.eval_n, device=self.device, ranks=self.ranks)
-        better = scored is not None and is_better(scored[0], scored[1], self.best)
-        if not distributed.any_rank(better, self.ranks):  # rank 0 scores; all ranks flush together
-            if scored is not None:
-                self.log(f"eval at step {self.step}: {scored[0]} {scored[1]:.4g}")
-                self.evals_file.append([{"step": self.step, **scored[2]}])
-            return
-        self.flush_stats()
-        if scored is not None:
+        if scored is not None:  # rank 0 scores
             metric, value, result = scored
             self.log(f"eval at step {self.step}: {metric} {value:.4g}")
             self.evals_file.append([{"step": self.step, **result}])
+        better = scored is not None and is_better(metric, value, self.best)
+        if not distributed.any_rank(better, self.ranks):  # all ranks flush together
+            return
+        self.flush_stats()
+        if scored is not None:
             self.best = value
             checkpoint.save_named(self.ckpt_dir, "best.ckpt", {**self.state_dict(), "best": {metric: value}})
 
