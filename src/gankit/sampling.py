@@ -103,11 +103,15 @@ def generate(G: nn.Module, n: int, *, z_dim: int, noise: str, seed: int = 0, dev
     device = torch.device(device)
     G = G.to(device)
     generator = torch.Generator().manual_seed(seed)
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = sample_noise(min(batch_size, n - start), z_dim, noise, generator=generator).to(device)
-        chunks.append(G(z).float().cpu())
-    return torch.cat(chunks)
+    z = torch.cat([sample_noise(min(batch_size, n - start), z_dim, noise, generator=generator)
+                   for start in range(0, n, batch_size)])  # drawn chunk by chunk, as samples were always made
+    return run_generator(G, z, device=device, batch_size=batch_size)
+
+
+@torch.no_grad()
+def run_generator(G: nn.Module, z: torch.Tensor, *, device: str | torch.device, batch_size: int = 1000) -> torch.Tensor:
+    """``G(z)`` in batches of ``batch_size`` on ``device``, as float32 on the CPU."""
+    return torch.cat([G(part.to(device)).float().cpu() for part in z.split(batch_size)])
 
 
 def generate_samples(path: str | Path, n: int, *, seed: int = 0, ema: bool = True,

@@ -17,12 +17,12 @@ from torch import nn
 
 from gankit.data import images_to_uint8
 from gankit.models import sample_noise
+from gankit.sampling import run_generator
 from gankit.training import distributed
 from gankit.training.config import RunConfig
 from gankit.training.distributed import SINGLE, Ranks
 
 LOWER_IS_BETTER = {"fid": True, "w1": True}
-CHUNK = 1000  # generator batch while sampling
 
 
 @torch.no_grad()
@@ -34,10 +34,9 @@ def generate_share(G: nn.Module, cfg: RunConfig, *, n: int, device: torch.device
     was_training = G.training
     G.eval()
     try:
-        chunks = [G(part.to(device)).float().cpu() for part in z.split(CHUNK)]
+        return run_generator(G, z, device=device)
     finally:
         G.train(was_training)
-    return torch.cat(chunks) if chunks else torch.empty(0)
 
 
 def evaluate_generator(G: nn.Module, cfg: RunConfig, *, n: int, device: torch.device,
