@@ -7,6 +7,7 @@ process. Each rank runs one CPU thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -272,24 +273,31 @@ def _children_by_rank(parent: int) -> dict[int, int]:
 LONG = [*TOY, "--steps", "1000000", "--set", "train.checkpoint_every=10", "--set", "train.log_every=10"]
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the ranks' processes through /proc")
-def test_killed_rank_stops_the_job_under_torchrun(tmp_path):
-    run = tmp_path / "run"
+@contextlib.contextmanager
+def two_rank_job(run: Path):
+    """A long ``gankit train --nproc 2`` in its own process group, past its first checkpoint."""
     launcher = subprocess.Popen([sys.executable, "-m", "gankit", "train", "--nproc", "2", *LONG, "--out", str(run)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_env(),
                                 start_new_session=True)
     try:
         _wait_for_checkpoint(run, [launcher])
+        yield launcher
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the ranks' processes through /proc")
+def test_killed_rank_stops_the_job_under_torchrun(tmp_path):
+    run = tmp_path / "run"
+    with two_rank_job(run) as launcher:
         ranks = _children_by_rank(launcher.pid)
         assert sorted(ranks) == [0, 1]
         os.kill(ranks[1], signal.SIGKILL)
         killed_at = time.monotonic()
         _, err = launcher.communicate(timeout=60)
         assert time.monotonic() - killed_at < 60
-    finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
     assert launcher.returncode == 2
     assert "rank 1 (killed by SIGKILL)" in err
     assert "Traceback" not in err
@@ -329,16 +337,9 @@ def test_ctrl_c_under_torchrun_saves_and_resumes(tmp_path):
     """SIGINT to the whole process group (a terminal's Ctrl-C): both ranks stop after the same step,
     rank 0 saves it, and the run resumes (on one rank) to the end."""
     run = tmp_path / "run"
-    launcher = subprocess.Popen([sys.executable, "-m", "gankit", "train", "--nproc", "2", *LONG, "--out", str(run)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_env(),
-                                start_new_session=True)
-    try:
-        _wait_for_checkpoint(run, [launcher])
+    with two_rank_job(run) as launcher:
         os.killpg(launcher.pid, signal.SIGINT)
         out, err = launcher.communicate(timeout=60)
-    finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
     assert launcher.returncode == 130, err[-2000:]
     assert out.count("stopped at step") == 1
     step = int(out.split("stopped at step ")[1].split(";")[0])

@@ -128,6 +128,15 @@ def run_main(argv: list[str]) -> tuple[int, str, str]:
         torch.set_num_threads(threads)  # train.threads may have changed it
 
 
+def assert_runs_cleanly(argv: list[str], what: object) -> None:
+    """``gankit`` in-process on ``argv``: no exception escapes, and the outcome is clean."""
+    try:
+        rc, _, err = run_main(argv)
+    except Exception as exc:  # noqa: BLE001 - the point: nothing may escape
+        raise AssertionError(f"{type(exc).__name__} escaped for {what}: {exc}") from None
+    assert_clean_outcome(argv, rc, err)
+
+
 def assert_clean_outcome(argv: list[str], rc: int, err: str) -> None:
     assert rc in (0, 2), f"exit {rc} for {argv}: {err}"
     if rc == 2:
@@ -143,11 +152,7 @@ def test_fuzzed_command_lines_exit_0_or_2_with_one_line(argv):
     with tempfile.TemporaryDirectory() as tmp:
         full = guard_size([*argv, "--out", str(Path(tmp) / "run"), "--runs", str(Path(tmp) / "runs")])
         TRIED["command lines"] += 1
-        try:
-            rc, _, err = run_main(full)
-        except Exception as exc:  # noqa: BLE001 - the point: nothing may escape
-            raise AssertionError(f"{type(exc).__name__} escaped for {full}: {exc}") from None
-        assert_clean_outcome(full, rc, err)
+        assert_runs_cleanly(full, full)
 
 
 TOY_BASE = ["train", "--data", "ring8", "--set", "data.n_points=256", "--set", "model.width=8", "--batch-size", "16",
@@ -169,11 +174,7 @@ def test_fuzzed_settings_of_a_valid_run_exit_0_or_2_with_one_line(argv):
     with tempfile.TemporaryDirectory() as tmp:
         full = guard_size([*argv, "--out", str(Path(tmp) / "run")])
         TRIED["settings of a valid run"] += 1
-        try:
-            rc, _, err = run_main(full)
-        except Exception as exc:  # noqa: BLE001
-            raise AssertionError(f"{type(exc).__name__} escaped for {full}: {exc}") from None
-        assert_clean_outcome(full, rc, err)
+        assert_runs_cleanly(full, full)
 
 
 # ------------------------------------------------------------------------------- YAML presets
@@ -219,11 +220,7 @@ def test_fuzzed_yaml_presets_exit_0_or_2_with_one_line(text):
         argv = ["train", "--config", str(preset), "--steps", "1", "--set", "train.batch_size=4", "--set", "model.width=4",
                 "--out", str(Path(tmp) / "run")]
         TRIED["presets"] += 1
-        try:
-            rc, _, err = run_main(argv)
-        except Exception as exc:  # noqa: BLE001
-            raise AssertionError(f"{type(exc).__name__} escaped for preset {text!r}: {exc}") from None
-        assert_clean_outcome(argv, rc, err)
+        assert_runs_cleanly(argv, f"preset {text!r}")
 
 
 def test_report_how_many_bad_inputs_were_tried():
