@@ -10,6 +10,8 @@ import socket
 import struct
 import urllib.error
 import urllib.request
+import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -588,3 +590,60 @@ def test_dataset_rejects_malformed_records():
         )
     with pytest.raises(ValueError):
         Dataset("x", "voxels", torch.zeros(3, 2))
+
+
+# --------------------------------------------------------------------------- dispatch by kind
+
+
+def assert_same_dataset(a: Dataset, b: Dataset) -> None:
+    assert (a.name, a.kind, a.mode_std, a.n_skipped) == (b.name, b.kind, b.mode_std, b.n_skipped)
+    for field in ("data", "labels", "modes"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert (x is None and y is None) or torch.equal(x, y), field
+
+
+@pytest.mark.parametrize("kind", ["toy", "digits", "builtin", "folder"])
+def test_load_dataset_equals_the_kinds_own_loader(kind, image_tree, tmp_path):
+    data = tmp_path / "data"
+    write_fake_fashion(data, n=6)
+    image = {"image_size": 16, "channels": 3}
+    name, direct = {
+        "toy": ("ring8", partial(gdata.load_toy, "ring8", split="test", n_points=50, seed=7)),
+        "digits": ("digits", partial(gdata.load_digits_source, split="train", **image)),
+        "builtin": (
+            "fashion-mnist",
+            partial(gdata.load_builtin_images, "fashion-mnist", split="test", root=data, **image),
+        ),
+        "folder": (
+            f"folder:{image_tree}",
+            partial(gdata.load_folder_source, str(image_tree), split="train", **image),
+        ),
+    }[kind]
+    everything = {**image, "root": data, "n_points": 50, "seed": 7, "cache": True}
+    everything["split"] = direct.keywords["split"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the folder's "skipped 2 of 9" note
+        # load_dataset ignores the options that do not apply to this kind
+        assert_same_dataset(load_dataset(name, **everything), direct())
+
+
+def test_load_dataset_routes_every_name_to_its_kinds_loader(monkeypatch):
+    calls = []
+    for loader in ("load_toy", "load_digits_source", "load_builtin_images", "load_folder_source"):
+        monkeypatch.setattr(gdata, loader, lambda *a, _l=loader, **k: calls.append((_l, a, k)))
+    for name in [*SOURCES, "folder:pics"]:
+        load_dataset(name, image_size=16, root="r", n_points=5, seed=1, channels=1, cache=False)
+    toy = {"split": "train", "n_points": 5, "seed": 1}
+    digits = {"image_size": 16, "split": "train", "channels": 1}
+    folder = {**digits, "cache": False}
+    builtin = {**folder, "root": "r"}
+    assert calls == [
+        ("load_toy", ("ring8",), toy),
+        ("load_toy", ("grid25",), toy),
+        ("load_toy", ("swissroll",), toy),
+        ("load_digits_source", (), digits),
+        ("load_builtin_images", ("fashion-mnist",), builtin),
+        ("load_builtin_images", ("mnist",), builtin),
+        ("load_builtin_images", ("cifar10",), builtin),
+        ("load_folder_source", ("pics",), folder),
+    ]

@@ -18,9 +18,15 @@ cifar10        images   CIFAR-10, 50000 / 10000          train, test      32, 3 
 folder:PATH    images   every image under PATH           train (all)      64, 3 channels
 ============== ======== ================================ ================ =================
 
-Toy sets are a fixed draw of ``n_points`` points from ``seed`` ("test" is an independent draw);
-``image_size``, ``root`` and ``channels`` do not apply to them and are ignored. ``digits`` ships with
-scikit-learn and works offline; it has no held-out split, so "train" is all 1797 images.
+:data:`SOURCES` maps each name to its loader kind (``toy``, ``digits`` or ``builtin``; ``folder:PATH``
+is the ``folder`` kind), and :func:`load_dataset` passes that loader only the options it takes:
+``split`` always; ``n_points`` and ``seed`` to toy sets; ``image_size`` and ``channels`` to images;
+``root`` to the built-in sets; ``cache`` to the built-in sets and folders. For now it silently ignores
+the rest (e.g. ``image_size`` for ``ring8``).
+
+Toy sets are a fixed draw of ``n_points`` points from ``seed`` ("test" is an independent draw).
+``digits`` ships with scikit-learn and works offline; it has no held-out split, so "train" is all
+1797 images.
 Environment: ``GANKIT_DATA`` is the data folder when ``root`` is not given (Fashion-MNIST is looked
 up there before Debian's ``/usr/share/datasets/fashion-mnist``; MNIST/CIFAR-10 download there,
 default ``~/.cache/gankit``); ``GANKIT_CACHE`` is the decoded-image cache folder (``off`` disables).
@@ -32,7 +38,6 @@ import hashlib
 import os
 import warnings
 from collections.abc import Callable
-from functools import partial
 
 import torch
 
@@ -69,30 +74,11 @@ IMAGE_SPLITS = ("train", "test")
 NativeLoader = Callable[[str, "str | os.PathLike[str] | None"], tuple[torch.Tensor, torch.Tensor]]
 
 
-def load_toy_source(
-    name: str,
-    *,
-    image_size: int | None = None,
-    split: str = "train",
-    root: str | os.PathLike[str] | None = None,
-    n_points: int = 100_000,
-    seed: int = 0,
-    channels: int | None = None,
-    cache: bool = True,
-) -> Dataset:
-    """A toy points source (see :mod:`gankit.data.toy`); image options are ignored."""
-    return load_toy(name, split=split, n_points=n_points, seed=seed)
-
-
 def load_digits_source(
     *,
     image_size: int | None = None,
     split: str = "train",
-    root: str | os.PathLike[str] | None = None,
-    n_points: int = 100_000,
-    seed: int = 0,
     channels: int | None = None,
-    cache: bool = True,
 ) -> Dataset:
     """scikit-learn's 8x8 digits, all 1797 as "train": uint8 ``[1797, C, S, S]``, labels 0..9."""
     size = check_image_size(image_size, 32)
@@ -113,8 +99,6 @@ def load_builtin_images(
     image_size: int | None = None,
     split: str = "train",
     root: str | os.PathLike[str] | None = None,
-    n_points: int = 100_000,
-    seed: int = 0,
     channels: int | None = None,
     cache: bool = True,
 ) -> Dataset:
@@ -143,9 +127,6 @@ def load_folder_source(
     *,
     image_size: int | None = None,
     split: str = "train",
-    root: str | os.PathLike[str] | None = None,
-    n_points: int = 100_000,
-    seed: int = 0,
     channels: int | None = None,
     cache: bool = True,
 ) -> Dataset:
@@ -187,14 +168,15 @@ NATIVE_IMAGES: dict[str, NativeLoader] = {
     "cifar10": load_cifar10,
 }
 
-SOURCES: dict[str, Callable[..., Dataset]] = {
-    "ring8": partial(load_toy_source, "ring8"),
-    "grid25": partial(load_toy_source, "grid25"),
-    "swissroll": partial(load_toy_source, "swissroll"),
-    "digits": load_digits_source,
-    "fashion-mnist": partial(load_builtin_images, "fashion-mnist"),
-    "mnist": partial(load_builtin_images, "mnist"),
-    "cifar10": partial(load_builtin_images, "cifar10"),
+# The --data names and the kind of loader each one takes; ``folder:PATH`` is the fourth kind.
+SOURCES: dict[str, str] = {
+    "ring8": "toy",
+    "grid25": "toy",
+    "swissroll": "toy",
+    "digits": "digits",
+    "fashion-mnist": "builtin",
+    "mnist": "builtin",
+    "cifar10": "builtin",
 }
 
 
@@ -216,15 +198,20 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset by its ``--data`` name.
 
+    Picks the loader by the name's kind (see :data:`SOURCES`) and passes it only the options it
+    takes. Options that do not apply to that kind (e.g. ``image_size`` for ``ring8``, ``root`` for
+    ``digits``) are silently ignored for now.
+
     Args:
         name: A key of :data:`SOURCES` or ``"folder:PATH"``.
         image_size: Side of the square images, a power of two in [8, 256]; ``None`` takes the
-            source's default (32, or 64 for folders). Ignored by toy sets.
+            source's default (32, or 64 for folders). Images only.
         split: ``"train"`` or ``"test"`` where the source has it.
-        root: Data folder for downloadable datasets (overrides ``$GANKIT_DATA``).
-        n_points: Size of a toy set.
-        seed: Seed of a toy set's draw.
+        root: Data folder for the built-in image sets (overrides ``$GANKIT_DATA``).
+        n_points: Size of a toy set. Toy sets only.
+        seed: Seed of a toy set's draw. Toy sets only.
         channels: Force 1 (luma) or 3 (replicated gray) channels; ``None`` keeps the source's.
+            Images only.
         cache: Use the decoded-image cache (``$GANKIT_CACHE``) for folders and resized datasets.
 
     Returns:
@@ -234,22 +221,22 @@ def load_dataset(
         DataError: unknown name, bad option, or missing/corrupt files; the one-line message says
             how to fix it.
     """
-    options = dict(
-        image_size=image_size,
-        split=split,
-        root=root,
-        n_points=n_points,
-        seed=seed,
-        channels=channels,
-        cache=cache,
-    )
     if not isinstance(name, str):
         raise DataError(f"dataset name must be a string, got {name!r}; valid: {valid_names()}")
     if name.startswith(FOLDER_PREFIX):
         path = name[len(FOLDER_PREFIX) :]
         if not path.strip():
             raise DataError(f"{name!r} names no folder; write folder:PATH, e.g. folder:~/pictures")
-        return load_folder_source(path, **options)
-    if name not in SOURCES:
-        raise DataError(f"unknown dataset {name!r}; valid: {valid_names()}")
-    return SOURCES[name](**options)
+        return load_folder_source(
+            path, image_size=image_size, split=split, channels=channels, cache=cache
+        )
+    kind = SOURCES.get(name)
+    if kind == "toy":
+        return load_toy(name, split=split, n_points=n_points, seed=seed)
+    if kind == "digits":
+        return load_digits_source(image_size=image_size, split=split, channels=channels)
+    if kind == "builtin":
+        return load_builtin_images(
+            name, image_size=image_size, split=split, root=root, channels=channels, cache=cache
+        )
+    raise DataError(f"unknown dataset {name!r}; valid: {valid_names()}")
