@@ -42,10 +42,9 @@ from typing import Any
 
 import torch
 
+import gankit
 from gankit.errors import GankitError
-from gankit.metrics.evaluate import evaluate_run
-from gankit.training import train
-from gankit.training.config import RunConfig, set_value
+from gankit.training.config import PRESET_DIR, RunConfig, parse_assignment
 
 TOY_DATA = ("ring8", "grid25")
 TOY_LOSSES = ("gan-ns", "gan-minimax", "wgan", "wgan-gp")
@@ -124,8 +123,6 @@ def split_list(text: str) -> list[str]:
 
 def presets_for(data: str, spec: str) -> list[str]:
     """Extra preset rows for ``data``: ``toy-<data>`` when it ships (``auto``), or the named ones."""
-    from gankit.cli.train import PRESET_DIR
-
     if spec == "none":
         return []
     if spec == "auto":
@@ -136,13 +133,6 @@ def presets_for(data: str, spec: str) -> list[str]:
 def make_config(data: str, loss: str | None, seed: int, *, steps: int | None, threads: int,
                 preset: str | None = None, model: str | None = None, overrides: tuple[str, ...] = ()) -> RunConfig:
     """The config ``gankit train [--config PRESET] --data D --loss L --seed S [--steps N] [--set K=V]`` builds."""
-    from gankit.cli.train import preset_path
-    from gankit.training.config import apply_mapping, load_yaml, parse_assignment
-
-    cfg = RunConfig()
-    if preset:
-        path = preset_path(preset)
-        apply_mapping(cfg, load_yaml(path), str(path))
     settings: dict[str, Any] = {"data.name": data, "train.seed": seed, "train.threads": threads,
                                 "train.device": "cpu"}
     if loss:
@@ -152,9 +142,7 @@ def make_config(data: str, loss: str | None, seed: int, *, steps: int | None, th
     if steps:
         settings["train.steps"] = steps
     settings.update(parse_assignment(text) for text in overrides)
-    for key, value in settings.items():
-        set_value(cfg, key, value)
-    return cfg
+    return gankit.load_config(preset, settings)
 
 
 def command(data: str, loss: str | None, preset: str | None, steps: int | None, overrides: list[str],
@@ -176,9 +164,9 @@ def command(data: str, loss: str | None, preset: str | None, steps: int | None, 
 def run_one(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     """Train into ``run_dir``, score it as ``gankit evaluate`` does; metrics plus wall time."""
     start = time.perf_counter()
-    result = train(cfg, out=run_dir, log=lambda _msg: None)
+    result = gankit.train(cfg, out=run_dir, log=lambda _msg: None)
     seconds = time.perf_counter() - start
-    scored = evaluate_run(result.run_dir)
+    scored = gankit.evaluate(result)
     return {**scored["metrics"], "seconds": seconds, "step": result.step, "ema": scored.get("ema")}
 
 
@@ -297,13 +285,13 @@ def run_images(args: argparse.Namespace, root: Path) -> tuple[list[str], str | N
             run_dir = root / f"{data}-{loss}-s{seed}"
             start = time.perf_counter()
             try:
-                result = train(cfg, out=run_dir, log=lambda _msg: None)
+                result = gankit.train(cfg, out=run_dir, log=lambda _msg: None)
             except GankitError as err:
                 print(f"{data} {loss} seed {seed}: failed: {err}", flush=True)
                 scores.append({key: math.inf for key in IMAGE_METRICS})
                 continue
             secs.append(time.perf_counter() - start)
-            metrics = evaluate_run(result.run_dir, device=args.device)["metrics"]
+            metrics = gankit.evaluate(result, device=args.device)["metrics"]
             scores.append(metrics)
             print(f"{data} {loss} seed {seed}: " + ", ".join(f"{k} {float(metrics[k]):.4g}" for k in IMAGE_METRICS)
                   + f" ({secs[-1]:.0f} s to train)", flush=True)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from gankit.cli.train import PRESET_DIR
 from gankit.errors import ConfigError
 from gankit.losses import LOSSES
 from gankit.training.config import (
+    PRESET_DIR,
     RunConfig,
     all_keys,
     apply_mapping,
@@ -13,10 +13,10 @@ from gankit.training.config import (
     load_yaml,
     parse_assignment,
     qualify_key,
-    resolve,
     set_value,
     validate,
 )
+from gankit.training.defaults import resolve
 
 
 def test_set_value_checks_types_and_converts_ints_to_floats():

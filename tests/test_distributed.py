@@ -227,11 +227,11 @@ def test_dcgan_on_two_ranks_writes_one_set_of_outputs_and_gathers_evaluation(tmp
     logged = json.loads((run / "evals.jsonl").read_text())
 
     from gankit.metrics.evaluate import clear_cache
-    from gankit.sampling import load_generator
     from gankit.training.evaluation import evaluate_generator
+    from gankit.training.export import read_generator
 
     clear_cache()
-    G, cfg, _ = load_generator(run / "generator.safetensors")
+    G, cfg, _ = read_generator(run / "generator.safetensors")
     metric, value, metrics = evaluate_generator(G, cfg, n=120, device=torch.device("cpu"))
     assert metric == "fid" and logged["fid"] == pytest.approx(value, rel=1e-6)
     assert logged["class_counts"] == metrics["class_counts"] and sum(logged["class_counts"]) == 120

@@ -94,14 +94,14 @@ def test_cli_scores_a_toy_sample_file(tmp_path, capsys):
 
 
 def test_evaluate_run_writes_metrics_json(tmp_path, monkeypatch, capsys):
-    import gankit.sampling
+    import gankit.runs.evaluate
 
     draws = toy_sample("grid25", 10_000, generator=torch.Generator().manual_seed(4)).numpy()
 
     def fake_generate(path, n, *, seed=0, ema=True, device="cpu"):
         return {"points": draws[:n], "data": "grid25", "image_size": None, "step": 700, "ema": True}
 
-    monkeypatch.setattr(gankit.sampling, "generate_samples", fake_generate)
+    monkeypatch.setattr(gankit.runs.evaluate, "generate_samples", fake_generate)
     run = tmp_path / "runs" / "0001"
     (run / "checkpoints").mkdir(parents=True)
     assert cli(str(run / "checkpoints" / "step_0000700.ckpt"), "--device", "cpu") == 0

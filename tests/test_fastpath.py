@@ -16,7 +16,8 @@ from gankit.errors import ConfigError
 from gankit.training.batches import EpochBatches
 from gankit.training.config import RunConfig, parse_assignment, set_value, validate
 from gankit.training.loop import Trainer
-from gankit.training.setup import build, cpu_has_native_bf16, pick_threads, resolve_runtime
+from gankit.training.runtime import cpu_has_native_bf16, pick_threads, resolve_runtime
+from gankit.training.setup import build
 
 CPU = torch.device("cpu")
 
@@ -74,10 +75,10 @@ def test_thread_choice():
 
 
 def test_auto_choices_on_the_cpu(monkeypatch):
-    import gankit.training.setup as setup
+    import gankit.training.runtime as runtime
 
     for native in (True, False):
-        monkeypatch.setattr(setup, "cpu_has_native_bf16", lambda native=native: native)
+        monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda native=native: native)
         cfg = config(**{"model.name": "dcgan"})
         out = resolve_runtime(cfg, CPU)
         assert out.train.precision == ("bf16" if native else "fp32")

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from gankit.cli import main
-from gankit.metrics.evaluate import evaluate_run
-from gankit.training.config import KIND_DEFAULTS, RunConfig, resolve, set_value
+from gankit.runs.evaluate import evaluate_run
+from gankit.training.config import RunConfig, set_value
+from gankit.training.defaults import KIND_DEFAULTS, resolve
 
 # Paper settings (Algorithm 1 of WGAN and WGAN-GP; DCGAN Sec. 4), the image defaults.
 PAPER = {

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from gankit import training
+from gankit import runs
 from gankit.data import load_dataset
 from gankit.divergences import wasserstein
 from gankit.training import checkpoint
-from gankit.training.config import RunConfig, resolve, set_value
+from gankit.training.config import RunConfig, set_value
+from gankit.training.defaults import resolve
 from gankit.training.loop import Trainer
 from gankit.training.setup import build
 
@@ -84,7 +85,7 @@ def test_toy_run_lowers_w1_to_the_data(tmp_path):
 
 def test_run_folder_layout_and_stats(tmp_path):
     cfg = toy_config(**{"train.steps": 20, "train.sample_every": 10, "train.checkpoint_every": 10})
-    result = training.train(cfg, out=tmp_path / "run", log=lambda _: None)
+    result = runs.train(cfg, out=tmp_path / "run", log=lambda _: None)
     run = result.run_dir
     for name in ("config.json", "stats.jsonl", "samples.png", "generator.safetensors", "samples/step_0000010.png"):
         assert (run / name).is_file(), name
@@ -101,7 +102,7 @@ def test_run_folder_layout_and_stats(tmp_path):
 
 def test_digits_dcgan_produces_images(tmp_path):
     cfg = make_config(**{"train.steps": 3, "train.batch_size": 16, "model.width": 8})
-    result = training.train(cfg, out=tmp_path / "run", log=lambda _: None)
+    result = runs.train(cfg, out=tmp_path / "run", log=lambda _: None)
     from PIL import Image
 
     grid = Image.open(result.run_dir / "samples.png")
@@ -114,10 +115,10 @@ def test_digits_dcgan_produces_images(tmp_path):
 def test_resume_is_bit_exact(tmp_path, loss):
     """N steps straight equal N/2 steps, a stop, and a resume for N/2 more (CPU, bit for bit)."""
     cfg = toy_config(loss, **{"train.steps": 12, "train.ema": 0.9, "data.n_points": 600})  # epochs roll over
-    straight = training.train(cfg, out=tmp_path / "straight", log=lambda _: None)
+    straight = runs.train(cfg, out=tmp_path / "straight", log=lambda _: None)
     set_value(cfg, "train.steps", 6)
-    training.train(cfg, out=tmp_path / "split", log=lambda _: None)
-    resumed = training.resume(tmp_path / "split", overrides={"train.steps": 12}, log=lambda _: None)
+    runs.train(cfg, out=tmp_path / "split", log=lambda _: None)
+    resumed = runs.resume(tmp_path / "split", overrides={"train.steps": 12}, log=lambda _: None)
     a, b = checkpoint.load(straight.last_checkpoint), checkpoint.load(resumed.last_checkpoint)
     for key in ("G", "D", "ema"):
         for name in a[key]:
@@ -129,22 +130,22 @@ def test_resume_is_bit_exact(tmp_path, loss):
 def test_resume_refuses_a_changed_model(tmp_path):
     from gankit.errors import ConfigError
 
-    training.train(toy_config(), out=tmp_path / "run", log=lambda _: None)
+    runs.train(toy_config(), out=tmp_path / "run", log=lambda _: None)
     with pytest.raises(ConfigError, match="loss.name is 'gan-ns' there"):
-        training.resume(tmp_path / "run", overrides={"loss.name": "wgan"}, log=lambda _: None)
+        runs.resume(tmp_path / "run", overrides={"loss.name": "wgan"}, log=lambda _: None)
 
 
 def test_fresh_run_refuses_an_existing_run(tmp_path):
     from gankit.errors import ConfigError
 
-    training.train(toy_config(), out=tmp_path / "run", log=lambda _: None)
+    runs.train(toy_config(), out=tmp_path / "run", log=lambda _: None)
     with pytest.raises(ConfigError, match="already holds a run"):
-        training.train(toy_config(), out=tmp_path / "run", log=lambda _: None)
+        runs.train(toy_config(), out=tmp_path / "run", log=lambda _: None)
 
 
 def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path):
     cfg = toy_config(**{"train.steps": 20, "train.eval_every": 10, "train.eval_n": 500})
-    result = training.train(cfg, out=tmp_path / "run", log=lambda _: None)
+    result = runs.train(cfg, out=tmp_path / "run", log=lambda _: None)
     best = checkpoint.load(result.run_dir / "checkpoints" / "best.ckpt")
     rows = [json.loads(x) for x in (result.run_dir / "evals.jsonl").read_text().splitlines()]
     scores = {r["step"]: r["w1"] for r in rows}

@@ -28,3 +28,25 @@ class DistributedError(GankitError):
 
     Its process group cannot be torn down cleanly, so the command line exits at once after the message.
     """
+
+
+def one_line(err: BaseException, *, limit: int = 160, with_type: bool = False) -> str:
+    """An exception's message on one line (whitespace collapsed, cut at ``limit`` characters).
+
+    Args:
+        err: the exception to describe.
+        limit: the longest text returned; longer messages end in ``...``.
+        with_type: prefix the exception's class name (``OSError: ...``), useful when the message
+            alone is ambiguous. An empty message always gives the class name.
+    """
+    text = " ".join(str(err).split())
+    if with_type or not text:
+        text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def first_line(err: BaseException, *, limit: int = 200) -> str:
+    """The first line of an exception's message (a compiler's or collective's long report), cut at ``limit``."""
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else type(err).__name__
+    return text[:limit]

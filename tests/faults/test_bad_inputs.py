@@ -196,7 +196,7 @@ def presets(draw) -> str:
     if kind == "not a mapping":
         return yaml.safe_dump(draw(st.one_of(st.lists(YAML_SCALARS, max_size=3), YAML_SCALARS)))
     if kind == "mutated shipped":
-        from gankit.cli.train import PRESET_DIR
+        from gankit.training.config import PRESET_DIR
 
         mapping = yaml.safe_load((PRESET_DIR / f"{draw(st.sampled_from(SHIPPED))}.yaml").read_text())
         section = draw(st.sampled_from(sorted(mapping)))

@@ -15,7 +15,7 @@ import pytest
 import torch
 from faultkit import cli_in_process, one_line, stats_rows, toy_argv
 
-from gankit.training import checkpoint, loop
+from gankit.training import checkpoint, loop, phases
 from gankit.training.stats import first_nonfinite
 
 STEPS = 30
@@ -27,8 +27,8 @@ def learning_rate(run) -> float:
 
 
 def inject_nan(monkeypatch, phase: str, calls: set[int] | None = None, *, from_call: int | None = None) -> list[int]:
-    """Make the given calls (1-based) of ``loop.<phase>`` return a NaN loss; returns the hit calls."""
-    real = getattr(loop, phase)
+    """Make the given calls (1-based) of ``phases.<phase>`` return a NaN loss; returns the hit calls."""
+    real = getattr(phases, phase)
     count, hits = [0], []
 
     def poisoned(*args, **kwargs):
@@ -40,7 +40,7 @@ def inject_nan(monkeypatch, phase: str, calls: set[int] | None = None, *, from_c
             stats = {**stats, "loss_g" if phase == "generator_phase" else "loss_d": loss.detach()}
         return loss, stats
 
-    monkeypatch.setattr(loop, phase, poisoned)
+    monkeypatch.setattr(phases, phase, poisoned)
     return hits
 
 

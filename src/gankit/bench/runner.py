@@ -35,8 +35,10 @@ from gankit.bench.reference import ReferenceLoop
 from gankit.data import Dataset
 from gankit.models import build_models
 from gankit.training.config import RunConfig, set_value
-from gankit.training.loop import Trainer, make_phases
-from gankit.training.setup import build, pick_device, pick_threads
+from gankit.training.loop import Trainer
+from gankit.training.phases import make_phases
+from gankit.training.runtime import pick_device, pick_threads
+from gankit.training.setup import build
 
 MODEL_DEFAULTS = {  # image_size, width, batch_size
     "dcgan": (64, 64, 128),

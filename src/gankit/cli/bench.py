@@ -39,13 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gankit.bench.runner import BenchOptions, format_report, run_bench, write_json
-    from gankit.training.config import COMPILE_MODES, PRECISIONS, SWITCHES
+    from gankit.training.config import choices
 
-    for flag, value, choices in (("--precision", args.precision, PRECISIONS),
-                                 ("--channels-last", args.channels_last, SWITCHES),
-                                 ("--compile", args.compile, COMPILE_MODES)):
-        if value not in choices:
-            raise ConfigError(f"{flag} must be one of {', '.join(choices)}; got '{value}'")
+    for flag, value, key in (("--precision", args.precision, "train.precision"),
+                             ("--channels-last", args.channels_last, "train.channels_last"),
+                             ("--compile", args.compile, "train.compile")):
+        if value not in choices(key):
+            raise ConfigError(f"{flag} must be one of {', '.join(choices(key))}; got '{value}'")
     for flag, value in (("--image-size", args.image_size), ("--width", args.width), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be >= 1; got {value}")

@@ -85,8 +85,9 @@ def _header(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.metrics.evaluate import evaluate_run, evaluate_samples, load_samples
-    from gankit.training.setup import pick_device
+    from gankit.metrics.evaluate import evaluate_samples, load_samples
+    from gankit.runs.evaluate import evaluate_run
+    from gankit.training.runtime import pick_device
 
     if (args.run is None) == (args.samples is None):
         raise ConfigError("give either a RUN or --samples FILE.npz --data NAME (not both, not neither)")

@@ -127,7 +127,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from gankit.metrics import classifier as C
-    from gankit.training.setup import pick_device
+    from gankit.training.runtime import pick_device
 
     device = pick_device(args.device)
     options = {}

@@ -26,7 +26,7 @@ def write_samples(out: Path, samples: dict) -> str:
     import numpy as np
     import torch
 
-    from gankit.training.checkpoint import atomic_write_bytes
+    from gankit.fileio import atomic_write_bytes
     from gankit.training.snapshots import image_grid, png_bytes, scatter_png
 
     key = "images" if "images" in samples else "points"
@@ -55,8 +55,8 @@ def write_samples(out: Path, samples: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.sampling import generate_samples
-    from gankit.training.setup import pick_device
+    from gankit.runs.sampling import generate_samples
+    from gankit.training.runtime import pick_device
 
     if args.n <= 0:
         raise ConfigError(f"--n must be > 0; got {args.n}")

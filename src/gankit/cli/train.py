@@ -1,49 +1,41 @@
-"""``gankit train``: train a GAN, DCGAN or W-GAN, or resume a run."""
+"""``gankit train``: train a GAN, DCGAN or W-GAN, or resume a run.
+
+The config flags (``--steps``, ``--loss``, ...) are derived from the config's declarations
+(:func:`gankit.training.config.flag_settings`); any other key is set with ``--set KEY=VALUE``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from gankit.errors import ConfigError
 from gankit.training.config import (
+    PRESET_DIR,
     RunConfig,
-    all_keys,
-    apply_mapping,
-    load_yaml,
+    describe_keys,
+    flag_settings,
+    load_config,
     parse_assignment,
     qualify_key,
     set_value,
     validate,
+    value_type,
 )
 
 HELP = "train a GAN / DCGAN / W-GAN (default: DCGAN on the bundled digits) or --resume a run"
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
-# flag -> config key; only flags the user actually gives are applied
-FLAG_KEYS = {
-    "model": "model.name", "loss": "loss.name", "data": "data.name", "steps": "train.steps",
-    "batch_size": "train.batch_size", "d_steps": "loss.d_steps", "image_size": "data.image_size",
-    "seed": "train.seed", "device": "train.device", "precision": "train.precision", "ema": "train.ema",
-    "on_nan": "train.on_nan",
-}
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="mlp | dcgan (default: mlp for 2-D toy data, dcgan for images)")
-    parser.add_argument("--loss", help="gan-minimax | gan-ns | wgan | wgan-gp | hinge (default gan-ns)")
-    parser.add_argument("--data", help="ring8 | grid25 | swissroll | digits | fashion-mnist | mnist | cifar10 | folder:PATH")
-    parser.add_argument("--steps", type=int, help="generator steps")
-    parser.add_argument("--batch-size", type=int, help="global batch size (split across ranks under torchrun)")
-    parser.add_argument("--d-steps", type=int, help="K discriminator steps per generator step")
-    parser.add_argument("--image-size", type=int, help="image side, a power of two (images only)")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", help="auto | cpu | cuda | mps")
-    parser.add_argument("--precision", help="auto (bf16 for the DCGAN where the device has it) | fp32 | bf16 | fp16")
-    parser.add_argument("--ema", type=float, help="EMA decay of the generator's weights (0 = off)")
-    parser.add_argument("--on-nan", help="stop | rollback")
+    for flag, key in flag_settings():
+        kind = value_type(key.type)
+        options = " | ".join(str(c) for c in key.choices) + "; " if key.choices is not None else ""
+        parser.add_argument(flag, type=kind if kind in (int, float) else None,
+                            help=f"{options}{key.meta['doc']} ({key.name})")
     parser.add_argument("--out", help="run folder (default: runs/NNNN-<model>-<loss>-<data>)")
     parser.add_argument("--runs", default="runs", help="parent of auto-numbered run folders (default: runs)")
     parser.add_argument("--config", help="a YAML preset: a file, or a name from 'gankit train --list-presets'")
@@ -56,24 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-presets", action="store_true", help="print the shipped presets and exit")
 
 
-def preset_path(name: str) -> Path:
-    path = Path(name)
-    if path.is_file():
-        return path
-    shipped = PRESET_DIR / f"{name}.yaml"
-    if shipped.is_file():
-        return shipped
-    names = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
-    raise ConfigError(f"--config {name}: no such file or preset; presets are {names}")
-
-
 def explicit_settings(args: argparse.Namespace) -> dict[str, object]:
     """The config keys set on the command line, flags first, then --set (last one wins)."""
     settings: dict[str, object] = {}
-    for flag, key in FLAG_KEYS.items():
-        value = getattr(args, flag)
+    for flag, key in flag_settings():
+        value = getattr(args, _dest(flag))
         if value is not None:
-            settings[key] = value
+            settings[key.name] = value
     for assignment in args.set:
         key, value = parse_assignment(assignment)
         settings[key] = value
@@ -81,20 +62,13 @@ def explicit_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
-    cfg = RunConfig()
-    if args.config:
-        path = preset_path(args.config)
-        apply_mapping(cfg, load_yaml(path), str(path))
-    for key, value in explicit_settings(args).items():
-        set_value(cfg, key, value)
-    return cfg
+    """The preset (if any) with the command line's settings on top, validated."""
+    return load_config(args.config, explicit_settings(args))
 
 
 def _print_keys() -> None:
-    cfg = RunConfig().to_dict()
-    for key in all_keys():
-        section, name = key.split(".")
-        print(f"{key:24s} {cfg[section][name]!r}")
+    for key, kind, default, doc in describe_keys():
+        print(f"{key:24s} {default:12s} {kind:40s} {doc}")
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -102,13 +76,13 @@ def _launch(args: argparse.Namespace) -> int:
     from gankit.training.launch import launch
 
     if not args.resume:
-        validate(build_config(args))
+        build_config(args)
     argv = list(getattr(args, "raw_argv", None) or [])
     return launch(args.nproc, argv[argv.index("train") + 1:] if "train" in argv else argv)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit import training
+    from gankit import runs
 
     if args.list_keys:
         _print_keys()
@@ -128,11 +102,10 @@ def run(args: argparse.Namespace) -> int:
         for key, value in settings.items():
             set_value(probe, key, value)
         validate(probe)  # a bad value is reported before the run is loaded
-        result = training.resume(args.resume, overrides=settings)
+        result = runs.resume(args.resume, overrides=settings)
     else:
-        cfg = build_config(args)
-        validate(cfg)  # before any data is loaded or device touched
-        result = training.train(cfg, out=args.out, runs_root=args.runs)
+        cfg = build_config(args)  # validated before any data is loaded or device touched
+        result = runs.train(cfg, out=args.out, runs_root=args.runs)
     speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 reports for all
     if result.interrupted:
         if speaks:

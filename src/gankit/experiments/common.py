@@ -16,6 +16,11 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from gankit.models import generate
+from gankit.runs.start import train
+from gankit.training.config import RunConfig, load_config
+from gankit.training.loop import TrainResult
+
 # JSON has no infinity or NaN: they are written as these strings (and read back by ``as_float``).
 NONFINITE = {math.inf: "inf", -math.inf: "-inf"}
 
@@ -87,7 +92,7 @@ def grad_norm(module: torch.nn.Module) -> float:
 # --------------------------------------------------------------------------- toy training runs
 
 
-def toy_trainer(
+def toy_config(
     loss: str,
     *,
     data: str,
@@ -98,22 +103,16 @@ def toy_trainer(
     d_steps: int | None = None,
     n_points: int = 20_000,
     overrides: dict[str, Any] | None = None,
-    run_dir: Path,
-):
-    """A :class:`gankit.training.loop.Trainer` for a CPU run of ``loss`` on a toy set.
+) -> RunConfig:
+    """The config of a CPU run of ``loss`` on a toy set, as ``gankit train`` would take it.
 
-    Only ``train_step``, ``discriminator_step`` and ``stats.drain`` are used, so nothing is written
-    to ``run_dir``. Everything not given here (networks, batch, optimiser, learning rates, betas,
-    lambda, c, EMA, and ``d_steps`` when ``None``) is resolved as ``gankit train`` resolves it for
-    2-D points: gankit's tuned toy settings (:data:`gankit.training.config.KIND_DEFAULTS`) where
-    there are some, the loss's paper settings (:data:`gankit.losses.LOSSES`) otherwise, unless
-    ``overrides`` (``{"section.key": value}``, as ``gankit train --set``) says otherwise.
+    Everything not given here (networks, batch, optimiser, learning rates, betas, lambda, c, EMA,
+    and ``d_steps`` when ``None``) is resolved as ``gankit train`` resolves it for 2-D points:
+    gankit's tuned toy settings (:data:`gankit.training.defaults.KIND_DEFAULTS`) where there are
+    some, the loss's paper settings (:data:`gankit.losses.LOSSES`) otherwise, unless ``overrides``
+    (``{"section.key": value}``, as ``gankit train --set``) says otherwise. The run writes no
+    snapshot or checkpoint along the way (only at its end).
     """
-    from gankit.training.config import RunConfig, set_value
-    from gankit.training.loop import Trainer
-    from gankit.training.setup import build
-
-    cfg = RunConfig()
     settings: dict[str, Any] = {
         "data.name": data,
         "data.n_points": n_points,
@@ -124,67 +123,62 @@ def toy_trainer(
         "train.batch_size": batch_size,
         "train.seed": seed,
         "train.device": "cpu",
+        "train.sample_every": steps,
+        "train.checkpoint_every": steps,
         **(overrides or {}),
     }
-    for key, value in settings.items():
-        set_value(cfg, key, value)
-    return Trainer(build(cfg), run_dir, log=lambda _line: None)
+    return load_config(None, settings)
 
 
-def loss_settings(trainer) -> dict[str, Any]:
-    """The resolved optimiser settings of a trainer's run (what a figure's caption should name)."""
-    lo = trainer.cfg.loss
-    return {"d_steps": lo.d_steps, "optimizer": lo.optimizer, "lr_g": lo.lr_g, "lr_d": lo.lr_d,
-            "betas": [lo.beta1, lo.beta2], "gp_weight": lo.gp_weight, "clip": lo.clip,
-            "ema": trainer.cfg.train.ema, "width": trainer.cfg.model.width,
-            "batch_size": trainer.cfg.train.batch_size}
+class Recorder:
+    """A training callback that measures the run right after the generator steps in ``at``.
+
+    ``before(trainer)``, when given, runs once before the first step (a discriminator warm-up).
+    """
+
+    def __init__(self, at: Iterable[int], measure: Callable[[Any], T],
+                 before: Callable[[Any], None] | None = None) -> None:
+        self.at, self.measure, self.before = set(at), measure, before
+        self.records: list[T] = []
+
+    def on_start(self, trainer) -> None:
+        if self.before is not None:
+            self.before(trainer)
+
+    def on_step(self, trainer) -> None:
+        if trainer.step in self.at:
+            self.records.append(self.measure(trainer))
 
 
-def record_along(trainer, steps: int, at: Iterable[int], measure: Callable[[Any], T]) -> list[T]:
-    """Train ``trainer`` up to generator step ``steps``, measuring the run along the way.
+def record_along(cfg: RunConfig, at: Iterable[int], measure: Callable[[Any], T], *,
+                 before: Callable[[Any], None] | None = None) -> tuple[list[T], TrainResult]:
+    """Train ``cfg`` with :func:`gankit.train` in a scratch folder, measuring the run along the way.
 
     ``measure(trainer)`` is called right after every generator step whose number is in ``at``
-    (the shared sample-and-score loop of the training-run experiments). The trainer's own
-    statistics buffer is drained there, so a long run does not grow it; the experiments keep
-    only what ``measure`` returns.
+    (the shared sample-and-score loop of the training-run experiments); the experiments keep
+    only what it returns.
 
     Returns:
-        The measurements, in step order (one per step of ``at`` that is at most ``steps``).
+        The measurements, in step order, and the finished run (its G, D, EMA and resolved config).
     """
-    at = set(at)
-    records = []
-    while trainer.step < steps:
-        trainer.train_step()
-        if trainer.step in at:
-            trainer.stats.drain()
-            records.append(measure(trainer))
-    return records
+    recorder = Recorder(at, measure, before)
+    with tempfile.TemporaryDirectory(prefix="gankit-experiment-") as scratch:
+        run = train(cfg, out=Path(scratch) / "run", log=lambda _line: None, callbacks=[recorder])
+    return recorder.records, run
 
 
-def scored_generator(trainer) -> torch.nn.Module:
-    """The generator ``gankit evaluate`` would score: the EMA copy when the run keeps one, else G."""
-    ema = trainer.parts.ema
-    return ema.module if ema is not None else trainer.parts.G
+def loss_settings(cfg: RunConfig) -> dict[str, Any]:
+    """The resolved optimiser settings of a run's config (what a figure's caption should name)."""
+    lo = cfg.loss
+    return {"d_steps": lo.d_steps, "optimizer": lo.optimizer, "lr_g": lo.lr_g, "lr_d": lo.lr_d,
+            "betas": [lo.beta1, lo.beta2], "gp_weight": lo.gp_weight, "clip": lo.clip,
+            "ema": cfg.train.ema, "width": cfg.model.width,
+            "batch_size": cfg.train.batch_size}
 
 
-@contextlib.contextmanager
-def scratch_dir() -> Iterator[Path]:
-    """A temporary folder for trainers that must have a run folder but write nothing to it."""
-    with tempfile.TemporaryDirectory(prefix="gankit-experiment-") as path:
-        yield Path(path)
-
-
-@torch.no_grad()
-def generate(G: torch.nn.Module, n: int, *, z_dim: int, noise: str, seed: int) -> np.ndarray:
+def sample_points(G: torch.nn.Module, n: int, *, z_dim: int, noise: str, seed: int) -> np.ndarray:
     """``n`` samples of a generator as float64 numpy ``[n, D]``, from noise drawn with ``seed``."""
-    from gankit.models import sample_noise
-
-    z = sample_noise(n, z_dim, noise, generator=torch.Generator().manual_seed(seed))
-    was_training = G.training
-    G.eval()
-    x = G(z)
-    G.train(was_training)
-    return x.double().numpy()
+    return generate(G, n, z_dim=z_dim, noise=noise, seed=seed).double().numpy()
 
 
 # --------------------------------------------------------------------------- figures

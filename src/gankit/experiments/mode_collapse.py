@@ -39,20 +39,18 @@ import torch
 
 from gankit.data import toy_modes, toy_sample
 from gankit.experiments.common import (
-    generate,
     jsonable,
     loss_settings,
     pyplot,
     record_along,
+    sample_points,
     save_figure,
-    scored_generator,
-    scratch_dir,
     single_thread,
-    toy_trainer,
+    toy_config,
 )
 from gankit.losses import LOSSES
 from gankit.metrics.toy import mode_metrics
-from gankit.training.config import KIND_DEFAULTS
+from gankit.training.defaults import KIND_DEFAULTS
 
 TITLE = "Mode collapse on ring8: four losses, K = 1 and K = 5"
 CLAIM = "Claim tested (tutorial): the W-GAN losses suffer less mode collapse than the GAN losses. Same networks, batch and generator steps for all (gankit's toy defaults); K = 1 and K = 5 discriminator steps per generator step."
@@ -101,26 +99,24 @@ def train_and_score(
     eval_at, snap_at = set(evaluation_steps(steps)), set(snapshot_steps or [])
     real = toy_sample(DATA, FINAL_POINTS, generator=torch.Generator().manual_seed(seed + 7)).double().numpy()
     start = time.perf_counter()
-    with scratch_dir() as run_dir:
-        tr = toy_trainer(loss, data=DATA, steps=steps, batch_size=BATCH, width=WIDTH, seed=seed, d_steps=d_steps,
-                         run_dir=run_dir)
-        z_dim, noise = tr.cfg.model.z_dim, tr.cfg.model.noise
+    cfg = toy_config(loss, data=DATA, steps=steps, batch_size=BATCH, width=WIDTH, seed=seed, d_steps=d_steps)
 
-        def measure(trainer) -> tuple[np.ndarray | None, dict[str, Any] | None]:
-            """(snapshot or None, mode metrics or None) of the scored generator now."""
-            G, step = scored_generator(trainer), trainer.step
-            snap = generate(G, SNAPSHOT_POINTS, z_dim=z_dim, noise=noise, seed=seed + 11) if step in snap_at else None
-            if step not in eval_at:
-                return snap, None
-            x = generate(G, EVAL_POINTS, z_dim=z_dim, noise=noise, seed=seed + 13)
-            return snap, mode_metrics(x, modes_np, std, real=real[:EVAL_POINTS])
+    def measure(trainer) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+        """(snapshot or None, mode metrics or None) of the scored generator now."""
+        G, step, m = trainer.parts.scored_generator, trainer.step, trainer.cfg.model
+        snap = sample_points(G, SNAPSHOT_POINTS, z_dim=m.z_dim, noise=m.noise, seed=seed + 11) if step in snap_at else None
+        if step not in eval_at:
+            return snap, None
+        x = sample_points(G, EVAL_POINTS, z_dim=m.z_dim, noise=m.noise, seed=seed + 13)
+        return snap, mode_metrics(x, modes_np, std, real=real[:EVAL_POINTS])
 
-        records = record_along(tr, steps, eval_at | snap_at, measure)
-        final = mode_metrics(generate(scored_generator(tr), FINAL_POINTS, z_dim=z_dim, noise=noise, seed=seed + 17),
-                             modes_np, std, real=real)
+    records, run = record_along(cfg, eval_at | snap_at, measure)
+    m = run.config.model
+    final = mode_metrics(sample_points(run.generator, FINAL_POINTS, z_dim=m.z_dim, noise=m.noise, seed=seed + 17),
+                         modes_np, std, real=real)
     scores = [m for _, m in records if m is not None]
     return {"curve": {k: [m[k] for m in scores] for k in METRICS}, "final": final,
-            "seconds": time.perf_counter() - start, "settings": loss_settings(tr),
+            "seconds": time.perf_counter() - start, "settings": loss_settings(run.config),
             "snapshots": [s for s, _ in records if s is not None]}
 
 

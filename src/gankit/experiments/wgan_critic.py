@@ -57,12 +57,11 @@ from gankit.experiments.common import (
     pyplot,
     record_along,
     save_figure,
-    scratch_dir,
     single_thread,
-    toy_trainer,
+    toy_config,
 )
 from gankit.losses import LOSSES, d_loss_gan
-from gankit.models import sample_noise
+from gankit.models import eval_mode, sample_noise
 
 TITLE = "Does the loss track sample quality? Critic estimate and GAN discriminator loss against the true W1"
 CLAIM = "Claim tested (W-GAN paper): the critic's E f(real) - E f(fake) follows the true W1 between data and samples along training, while the GAN discriminator's loss is not a measure of sample quality."
@@ -91,9 +90,8 @@ def _measure(tr, gen: torch.Generator) -> tuple[float, float, float]:
     G, D = tr.parts.G, tr.parts.D
     real = toy_sample(DATA, ESTIMATE_POINTS, generator=gen)  # (N, 2)
     z = sample_noise(ESTIMATE_POINTS, tr.cfg.model.z_dim, tr.cfg.model.noise, generator=gen)
-    G.eval()
-    fake = G(z)  # (N, 2)
-    G.train()
+    with eval_mode(G):
+        fake = G(z)  # (N, 2)
     r, f = D(real), D(fake)
     estimate = float(r.mean() - f.mean())
     loss_d = float(d_loss_gan(r, f))
@@ -114,14 +112,15 @@ def run(loss: str, steps: int, seed: int, records: list[int],
         ``{"estimate": [...], "loss_d": [...], "w1": [...], "settings": {...}}``, one value per record.
     """
     gen = torch.Generator().manual_seed(seed + 101)
-    with scratch_dir() as run_dir:
-        tr = toy_trainer(loss, data=DATA, steps=steps, batch_size=BATCH, width=WIDTH, seed=seed,
-                         overrides=overrides, run_dir=run_dir)
+    cfg = toy_config(loss, data=DATA, steps=steps, batch_size=BATCH, width=WIDTH, seed=seed, overrides=overrides)
+
+    def warm_up(trainer) -> None:
         for _ in range(WARMUP):
-            tr.discriminator_step()
-        measured = record_along(tr, steps, records, lambda trainer: _measure(trainer, gen))
+            trainer.discriminator_step()
+
+    measured, run = record_along(cfg, records, lambda trainer: _measure(trainer, gen), before=warm_up)
     estimate, loss_d, w1 = (list(column) for column in zip(*measured, strict=True))
-    return {"estimate": estimate, "loss_d": loss_d, "w1": w1, "settings": loss_settings(tr)}
+    return {"estimate": estimate, "loss_d": loss_d, "w1": w1, "settings": loss_settings(run.config)}
 
 
 def numbers(quick: bool = False, seed: int = 0) -> dict[str, Any]:

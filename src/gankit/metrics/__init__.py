@@ -12,7 +12,6 @@
 from gankit.metrics.evaluate import (
     ImageEvaluator,
     check_samples,
-    evaluate_run,
     evaluate_samples,
     load_samples,
     write_metrics,
@@ -46,7 +45,6 @@ __all__ = [
     "check_samples",
     "default_feature_space",
     "density_coverage",
-    "evaluate_run",
     "evaluate_samples",
     "evaluate_toy",
     "fid",

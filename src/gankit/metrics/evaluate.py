@@ -6,8 +6,8 @@
   (:mod:`gankit.metrics.toy`); images get FID, KID, precision / recall, density / coverage and
   IS in a feature space (:mod:`gankit.metrics.features`), plus the domain classifier's class
   histogram where one is trained.
-* :func:`evaluate_run` draws samples from a run, scores them and writes ``metrics.json`` into
-  the run folder.
+* :func:`write_metrics` writes a result as strict JSON (``metrics.json``); scoring a whole run
+  folder is :func:`gankit.runs.evaluate.evaluate_run`, one layer up.
 * :func:`load_samples` reads and checks a sample ``.npz``.
 
 Repeated calls (the trainer scoring every N steps) are cheap: the feature extractor and the real
@@ -38,7 +38,6 @@ from gankit.metrics.toy import DEFAULT_TOY_SAMPLES, evaluate_toy
 DEFAULT_N_IMAGES = 10_000
 DEFAULT_N_POINTS = DEFAULT_TOY_SAMPLES
 MIN_SAMPLES = 10  # k-NN metrics need k + 1 = 6 and KID / FID need 2; 10 leaves some margin
-METRICS_FILE = "metrics.json"
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,15 +290,6 @@ def _path_str(p: str | os.PathLike[str] | None) -> str | None:
     return None if p is None else str(Path(p).expanduser().resolve())
 
 
-def run_folder(path: str | os.PathLike[str]) -> Path:
-    """The run folder of a run path: the folder itself, or the one holding a checkpoint / generator file."""
-    p = Path(path)
-    if p.is_dir():
-        return p
-    parent = p.parent
-    return parent.parent if parent.name == "checkpoints" else parent
-
-
 def _json_safe(x: Any) -> Any:
     """Non-finite floats become ``null`` so metrics.json stays strict JSON."""
     if isinstance(x, dict):
@@ -317,43 +307,3 @@ def write_metrics(path: str | os.PathLike[str], result: Mapping[str, Any]) -> Pa
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(p, (json.dumps(_json_safe(dict(result)), indent=2, allow_nan=False) + "\n").encode())
     return p
-
-
-def evaluate_run(
-    path: str | os.PathLike[str],
-    *,
-    n: int | None = None,
-    features: str | None = None,
-    inception_weights: str | os.PathLike[str] | None = None,
-    classifier_weights: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    write: bool = True,
-) -> dict[str, Any]:
-    """Draw ``n`` samples from a run (EMA weights when kept), score them and write ``metrics.json``.
-
-    Args:
-        path: run folder, checkpoint or ``generator.safetensors``.
-        n: samples to draw (default 10,000 images or 2,500 points).
-        features, inception_weights, classifier_weights, seed, device: as :func:`evaluate_samples`.
-        write: write ``metrics.json`` into the run folder.
-
-    Returns:
-        :func:`evaluate_samples`' result plus ``step``, ``ema`` and ``run``.
-    """
-    # imported late: sampling imports training, which may import this module
-    from gankit.sampling import generate_samples
-
-    probe = n or DEFAULT_N_IMAGES
-    drawn = generate_samples(path, probe, seed=seed, ema=True, device=device)
-    if "points" in drawn and n is None:
-        drawn["points"] = drawn["points"][:DEFAULT_N_POINTS]
-    channels = int(np.asarray(drawn["images"]).shape[1]) if "images" in drawn else None
-    kind_key = "images" if "images" in drawn else "points"
-    result = evaluate_samples({kind_key: drawn[kind_key]}, drawn["data"], features=features,
-                              inception_weights=inception_weights, classifier_weights=classifier_weights,
-                              seed=seed, device=device, channels=channels)
-    result.update(run=str(run_folder(path)), step=drawn.get("step"), ema=drawn.get("ema"))
-    if write:
-        write_metrics(run_folder(path) / METRICS_FILE, result)
-    return result

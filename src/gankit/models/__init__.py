@@ -12,6 +12,7 @@ from gankit.errors import ConfigError
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, build_dcgan, init_weights
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator, build_mlp
 from gankit.models.noise import NOISE, sample_noise
+from gankit.models.sampling import eval_mode, generate, run_generator, seeded_noise
 
 # name -> builder(*, data_shape, z_dim, width, depth, d_norm) -> (G, D)
 MODELS = {
@@ -60,6 +61,10 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "build_models",
+    "eval_mode",
+    "generate",
     "init_weights",
+    "run_generator",
     "sample_noise",
+    "seeded_noise",
 ]

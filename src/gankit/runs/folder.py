@@ -1,7 +1,8 @@
-"""Run folders: ``runs/NNNN-<model>-<loss>-<data>/`` or a folder the user names."""
+"""Run folders: ``runs/NNNN-<model>-<loss>-<data>/`` or a folder the user names, and the folder of a run path."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -36,3 +37,12 @@ def fresh_run_dir(path: Path) -> Path:
         raise ConfigError(f"{path} already holds a run; continue it with --resume {path} or choose another --out")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def run_folder(path: str | os.PathLike[str]) -> Path:
+    """The run folder of a run path: the folder itself, or the one holding a checkpoint / generator file."""
+    p = Path(path)
+    if p.is_dir():
+        return p
+    parent = p.parent
+    return parent.parent if parent.name == "checkpoints" else parent

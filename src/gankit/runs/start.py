@@ -1,25 +1,30 @@
-"""Starting and resuming runs: ``train(cfg)`` and ``resume(run)``."""
+"""Starting and resuming runs: ``train(config)`` and ``resume(run)``.
+
+Both accept the user's own networks (``G=..., D=...``) and callbacks (see
+:mod:`gankit.training.callbacks`), and return a :class:`~gankit.training.loop.TrainResult` that
+holds the trained G, D and EMA copy.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from gankit.errors import CheckpointError, ConfigError
 from gankit.training import checkpoint, distributed
-from gankit.training.checkpoint import atomic_write_bytes
-from gankit.training.config import RunConfig, from_dict, set_value
+from gankit.fileio import atomic_write_bytes
+from gankit.runs.folder import fresh_run_dir, next_run_dir
+from gankit.training.config import RunConfig, from_dict, resumable_keys, set_value
 from gankit.training.distributed import Ranks, ranks_from_env
 from gankit.training.loop import Trainer, TrainResult, say
-from gankit.training.run_dir import fresh_run_dir, next_run_dir
 from gankit.training.setup import build
 
-# Keys a resume may change: they steer the schedule and bookkeeping, not the trajectory's math.
-RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                  "train.keep_checkpoints", "train.threads", "train.on_nan", "train.eval_every", "train.eval_n",
-                  "train.dist_backend", "train.dist_timeout"}
+# Keys a resume may change (declared with the keys): they steer the schedule and bookkeeping, not the math.
+RESUMABLE_KEYS = resumable_keys()
 
 
 def _quiet(_message: str) -> None:
@@ -31,15 +36,32 @@ def _ranks_and_log(log: Callable[[str], None]) -> tuple[Ranks, Callable[[str], N
     return ranks, (log if ranks.is_main else _quiet)
 
 
-def train(cfg: RunConfig, *, out: str | Path | None = None, runs_root: str | Path = "runs",
-          log: Callable[[str], None] = say) -> TrainResult:
-    """Train a new run described by ``cfg`` into ``out`` (or the next ``runs/NNNN-...`` folder).
+def train(cfg: RunConfig, out: str | Path | None = None, *, runs_root: str | Path = "runs",
+          log: Callable[[str], None] = say, callbacks: Iterable[Any] = (), G: nn.Module | None = None,
+          D: nn.Module | None = None) -> TrainResult:
+    """Train a new run described by ``cfg`` into ``out`` (or the next ``runs_root/NNNN-...`` folder).
+
+    Args:
+        cfg: the requested config (see :func:`gankit.training.config.load_config`); ``None`` values
+            are resolved and the resolved config is written to ``config.json``.
+        out: the run folder; ``None`` takes the next auto-numbered folder under ``runs_root``.
+        runs_root: parent of auto-numbered run folders.
+        log: where progress lines go (default: stdout).
+        callbacks: objects with ``on_step`` / ``on_log`` / ``on_eval`` / ``on_end`` (see
+            :mod:`gankit.training.callbacks`).
+        G, D: your own generator and discriminator (both or neither): G maps ``[N, z_dim]`` to
+            samples of the data's shape, D maps samples to logits ``[N]``. gankit's losses, trainer,
+            checkpoints and metrics are used as for its own networks.
+
+    Returns:
+        The run, with the trained ``G``, ``D`` and ``ema`` (None when off).
 
     Under torchrun every rank calls this; rank 0 creates the run folder and tells the others its name.
     """
+    networks = _networks(G, D)
     ranks, log = _ranks_and_log(log)
     with distributed.process_group_scope():
-        parts = build(cfg, ranks=ranks)
+        parts = build(cfg, ranks=ranks, networks=networks)
         resolved = parts.cfg
         run_dir = None
         if ranks.is_main:
@@ -51,7 +73,13 @@ def train(cfg: RunConfig, *, out: str | Path | None = None, runs_root: str | Pat
         log(f"{resolved.model.name} / {resolved.loss.name} on {resolved.data.name} ({len(parts.dataset.data)} items, "
             f"shape {tuple(parts.dataset.shape)}), {resolved.train.steps} steps, batch {resolved.train.batch_size}"
             f"{_per_rank(ranks, resolved.train.batch_size)}, K={resolved.loss.d_steps}, device {parts.device}")
-        return Trainer(parts, run_dir, log=log).run()
+        return Trainer(parts, run_dir, log=log, callbacks=callbacks).run()
+
+
+def _networks(G: nn.Module | None, D: nn.Module | None) -> tuple[nn.Module, nn.Module] | None:
+    if (G is None) != (D is None):
+        raise ConfigError("pass both G and D (your own generator and discriminator), or neither")
+    return None if G is None else (G, D)
 
 
 def _per_rank(ranks: Ranks, batch_size: int) -> str:
@@ -76,18 +104,29 @@ def _check_same_run(run_dir: Path, cfg: RunConfig, file: Path) -> None:
         raise CheckpointError(f"{file} belongs to another run ({shown}); resume the run it came from")
 
 
-def resume(run: str | Path, *, overrides: dict[str, Any] | None = None,
-           log: Callable[[str], None] = say) -> TrainResult:
-    """Continue ``run`` from its latest checkpoint, with only schedule keys overridable."""
-    run_dir = Path(run)
+def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, log: Callable[[str], None] = say,
+           callbacks: Iterable[Any] = (), G: nn.Module | None = None, D: nn.Module | None = None) -> TrainResult:
+    """Continue ``run`` from its latest checkpoint, with only schedule keys overridable.
+
+    Args:
+        run: the run folder.
+        overrides: ``{"section.key": value}`` of :data:`RESUMABLE_KEYS` (e.g. more ``train.steps``);
+            any other key must keep the run's value.
+        log, callbacks: as :func:`train`.
+        G, D: the networks of a run trained on your own networks (fresh instances of the same
+            classes; the checkpoint's weights are loaded into them).
+    """
+    run_dir = Path(getattr(run, "run_dir", run))  # a TrainResult or a folder
     if not run_dir.is_dir():
         raise ConfigError(f"--resume expects a run folder; {run_dir} is not a folder")
+    networks = _networks(G, D)
     ranks, log = _ranks_and_log(log)
     with distributed.process_group_scope():
-        return _resume(run_dir, ranks, overrides or {}, log)
+        return _resume(run_dir, ranks, overrides or {}, log, callbacks, networks)
 
 
-def _resume(run_dir: Path, ranks: Ranks, overrides: dict[str, Any], log: Callable[[str], None]) -> TrainResult:
+def _resume(run_dir: Path, ranks: Ranks, overrides: dict[str, Any], log: Callable[[str], None],
+            callbacks: Iterable[Any], networks: tuple[nn.Module, nn.Module] | None) -> TrainResult:
     """Every rank loads the same checkpoint (the run folder must be shared by the nodes)."""
     file = checkpoint.find(run_dir)
     state = checkpoint.load(file)
@@ -101,8 +140,8 @@ def _resume(run_dir: Path, ranks: Ranks, overrides: dict[str, Any], log: Callabl
                                   f"(only {', '.join(sorted(RESUMABLE_KEYS))} may change)")
             continue
         set_value(cfg, key, value)
-    parts = build(cfg, ranks=ranks)
-    trainer = Trainer(parts, run_dir, log=log)
+    parts = build(cfg, ranks=ranks, networks=networks)
+    trainer = Trainer(parts, run_dir, log=log, callbacks=callbacks)
     trainer.load_state_dict(state)
     trainer.last_checkpoint = file
     if ranks.is_main:

@@ -1,8 +1,8 @@
-"""Training: configs, the phase loop, checkpoints and run folders.
+"""Training: configs and their defaults, the device policy, the phases, the loop, checkpoints.
 
-``train(cfg)`` starts a run; ``resume(run)`` continues one bit-exactly from its latest checkpoint.
-Names are imported on first use so that ``gankit.training.config`` (and the CLI's ``--help``)
-does not pay for importing torch.
+Starting and resuming whole runs sits one layer up, in :mod:`gankit.runs` (``gankit.train`` and
+``gankit.resume`` in the public API). Names are imported on first use so that
+``gankit.training.config`` (and the CLI's ``--help``) does not pay for importing torch.
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "train": "gankit.training.runs",
-    "resume": "gankit.training.runs",
-    "RESUMABLE_KEYS": "gankit.training.runs",
     "Trainer": "gankit.training.loop",
     "TrainResult": "gankit.training.loop",
     "DivergedError": "gankit.training.loop",

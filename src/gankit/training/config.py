@@ -1,102 +1,153 @@
 """Typed run configuration: one dataclass per part, composed into :class:`RunConfig`.
 
-Values left as ``None`` are filled by :func:`resolve` from the loss's paper defaults
-(:data:`gankit.losses.LOSSES`) and the data's shape, and the *resolved* config is what a run
-writes to ``config.json``. Presets are YAML files of the same nested shape; command-line
-overrides are ``--set section.key=value`` (or a bare ``key=value`` when the key is unique).
-Everything is checked: unknown keys, wrong types and out-of-range values raise
-:class:`gankit.errors.ConfigError` naming the valid choices.
+Each key is declared once, as a dataclass field made by :func:`setting`: its type (``Literal[...]``
+for a closed set of choices), its bounds, the command-line flag that sets it (if any) and whether a
+resume may change it. Everything else is derived from that declaration: :func:`validate`,
+:func:`resumable_keys`, the flags of ``gankit train`` (:func:`flag_settings`) and ``--list-keys``
+(:func:`describe_keys`).
+
+Values left as ``None`` are filled by :func:`gankit.training.defaults.resolve` from the data kind
+and the loss's paper settings, and the *resolved* config is what a run writes to ``config.json``.
+Presets are YAML files of the same nested shape (:func:`load_config`); command-line overrides are
+``--set section.key=value`` (or a bare ``key=value`` when the key is unique). Unknown keys, wrong
+types and out-of-range values raise :class:`gankit.errors.ConfigError` naming the valid choices.
+This module imports neither torch nor the rest of gankit, so the CLI's ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import datetime
 import difflib
+import functools
 import json
 import math
 import typing
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from gankit.errors import ConfigError
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-SWITCHES = ("auto", "true", "false")
-COMPILE_MODES = ("off", "model", "step")
-ON_NAN = ("stop", "rollback")
-DIST_BACKENDS = ("auto", "nccl", "gloo")
 MAX_TOY_POINTS = 100_000_000  # 800 MB of float32 2-D points
-# text keys that YAML may hand over as a bool (`compile: off` is False): (word for False, word for True)
-BOOL_WORDS = {"train.compile": ("off", "model")}
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def setting(default: Any, doc: str, *, low: float | None = None, low_open: bool = False, high: float | None = None,
+            high_open: bool = False, high_text: str | None = None, hint: str | None = None,
+            resumable: bool = False, flag: str | None = None, yaml_bools: tuple[str, str] | None = None) -> Any:
+    """Declare one config key: its default and everything the library derives from it.
+
+    Args:
+        default: the value when nothing sets it (``None``: resolved from the data kind and loss).
+        doc: one line for ``--list-keys`` and the flag's ``--help``.
+        low, low_open: the lower bound, and whether it is excluded (``> low``) or allowed (``>= low``).
+        high, high_open: the upper bound, likewise.
+        high_text: how the upper bound is written in messages (``2**32``), default the number.
+        hint: a note appended to a range message (what a typical value is).
+        resumable: ``--resume`` may change the key (it steers the schedule and bookkeeping, not the
+            trajectory's math).
+        flag: the ``gankit train`` flag that sets it (``--steps``), if it has one besides ``--set``.
+        yaml_bools: for a text key that YAML may read as a bool (``compile: off`` is False): the
+            words for False and True.
+    """
+    meta = {"doc": doc, "low": low, "low_open": low_open, "high": high, "high_open": high_open,
+            "high_text": high_text, "hint": hint, "resumable": resumable, "flag": flag, "yaml_bools": yaml_bools}
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class ModelConfig:
     """Which networks to build (see :mod:`gankit.models`)."""
 
-    name: str | None = None  # mlp | dcgan; default: mlp for 2-D points, dcgan for images
-    width: int | None = None  # dcgan: base channels (FC goes to 4x4x(8*width)); mlp: hidden units
-    depth: int = 3  # mlp hidden layers
-    z_dim: int | None = None  # dcgan 100 (the paper), mlp 2
-    noise: str = "uniform"  # uniform U(-1, 1) as in the tutorial, or normal N(0, I)
-    d_norm: str | None = None  # batch | layer | none; default from the loss (layer for wgan-gp)
+    name: Literal["mlp", "dcgan", "custom"] | None = setting(
+        None, "network family; default mlp for 2-D points, dcgan for images (custom: your own G and D "
+              "through gankit.train(G=..., D=...))", flag="--model")
+    width: int | None = setting(None, "dcgan: base channels (FC goes to 4x4x(8*width)); mlp: hidden units",
+                                low=0, low_open=True)
+    depth: int = setting(3, "mlp hidden layers", low=0, low_open=True)
+    z_dim: int | None = setting(None, "latent dimension; default 100 for dcgan (the paper), 2 for mlp",
+                                low=0, low_open=True)
+    noise: Literal["uniform", "normal"] = setting("uniform", "latent distribution: U(-1, 1) as in the tutorial, or N(0, I)")
+    d_norm: Literal["batch", "layer", "none"] | None = setting(
+        None, "discriminator norm; default from the loss (layer for wgan-gp)")
 
 
 @dataclass
 class DataConfig:
     """Which data to train on (see :mod:`gankit.data`)."""
 
-    name: str = "digits"  # ring8 | grid25 | swissroll | digits | fashion-mnist | mnist | cifar10 | folder:PATH
-    image_size: int | None = None  # default: the source's own (32 for digits and 28x28 sets, 64 for folders)
-    channels: int | None = None  # force 1 or 3 channels
-    root: str | None = None  # where the source's files live
-    n_points: int = 100_000  # size of the fixed pre-sampled toy set
+    name: str = setting("digits", "ring8 | grid25 | swissroll | digits | fashion-mnist | mnist | cifar10 | folder:PATH",
+                        flag="--data")
+    image_size: int | None = setting(None, "image side, a power of two (images only); default the source's own "
+                                           "(32 for digits and 28x28 sets, 64 for folders)", flag="--image-size")
+    channels: Literal[1, 3] | None = setting(None, "force 1 or 3 channels (images only)")
+    root: str | None = setting(None, "where the source's files live")
+    n_points: int = setting(100_000, "size of the fixed pre-sampled toy set", low=0, low_open=True,
+                            high=MAX_TOY_POINTS, hint="the toy set is held in memory")
 
 
 @dataclass
 class LossConfig:
     """The objective and its optimiser; ``None`` takes the loss's paper default."""
 
-    name: str = "gan-ns"  # gan-minimax | gan-ns | wgan | wgan-gp | hinge
-    d_steps: int | None = None  # K discriminator steps per generator step
-    optimizer: str | None = None  # adam | rmsprop
-    lr_g: float | None = None
-    lr_d: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    gp_weight: float | None = None  # lambda of the gradient penalty (wgan-gp)
-    clip: float | None = None  # weight clipping c (wgan)
+    name: Literal["gan-minimax", "gan-ns", "wgan", "wgan-gp", "hinge"] = setting("gan-ns", "the objective",
+                                                                                  flag="--loss")
+    d_steps: int | None = setting(None, "K discriminator steps per generator step", low=0, low_open=True,
+                                  flag="--d-steps")
+    optimizer: Literal["adam", "rmsprop"] | None = setting(None, "optimiser of both networks")
+    lr_g: float | None = setting(None, "generator learning rate", low=0, low_open=True)
+    lr_d: float | None = setting(None, "discriminator learning rate", low=0, low_open=True)
+    beta1: float | None = setting(None, "Adam beta1", low=0, high=1, high_open=True)
+    beta2: float | None = setting(None, "Adam beta2", low=0, high=1, high_open=True)
+    gp_weight: float | None = setting(None, "lambda of the gradient penalty (wgan-gp)", low=0)
+    clip: float | None = setting(None, "weight clipping c (wgan)", low=0, low_open=True)
 
 
 @dataclass
 class TrainConfig:
     """The schedule and the run's bookkeeping."""
 
-    steps: int | None = None  # generator steps; default depends on the data (see resolve)
-    batch_size: int | None = None  # global batch (split across ranks); default depends on the data
-    seed: int = 0
-    device: str = "auto"  # auto picks cuda, then mps, then cpu
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast); auto: bf16 on CUDA, see setup.resolve_runtime
-    ema: float | None = None  # EMA decay of G's weights; 0 turns it off; default 0.99 for toy points, off for images
-    log_every: int = 50  # statistics are read from the device (one sync) this often
-    sample_every: int = 500  # fixed-noise sample grid
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    n_samples_grid: int = 64
-    on_nan: str = "stop"  # stop | rollback (reload the last checkpoint with a lower learning rate)
-    eval_every: int = 0  # score samples this often and keep checkpoints/best.ckpt; 0 turns it off
-    eval_n: int = 2000  # samples per periodic evaluation
-    threads: int = 0  # CPU threads for torch; 0 picks a measured-good count (see setup.pick_threads)
-    channels_last: str = "auto"  # auto | true | false: NHWC conv models and batches; auto: on for dcgan on cuda/cpu
-    compile: str = "off"  # off | model (torch.compile G and D) | step (each phase's forward + loss as one graph)
-    cudnn_benchmark: bool = True  # let cuDNN time its conv algorithms once per shape (CUDA only)
-    sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch (SyncBatchNorm, CUDA)
-    dist_backend: str = "auto"  # under torchrun: auto (nccl on GPUs, gloo on CPUs) | nccl | gloo
-    dist_timeout: float = 600.0  # under torchrun: seconds before a rank gives up on a dead or stalled peer
+    steps: int | None = setting(None, "generator steps; default depends on the data", low=0, low_open=True,
+                                resumable=True, flag="--steps")
+    batch_size: int | None = setting(None, "global batch (split across ranks under torchrun); default depends on "
+                                           "the data", low=0, low_open=True, flag="--batch-size")
+    seed: int = setting(0, "seed of the networks, the data order and the noise", low=0, high=2**32, high_open=True,
+                        high_text="2**32", flag="--seed")
+    device: Literal["auto", "cpu", "cuda", "mps"] = setting("auto", "auto picks cuda, then mps, then cpu",
+                                                            resumable=True, flag="--device")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = setting(
+        "auto", "autocast precision; auto: bf16 for the DCGAN where the device has it", flag="--precision")
+    ema: float | None = setting(None, "EMA decay of G's weights; 0 turns it off; default 0.99 for toy points, "
+                                      "off for images", low=0, high=1, high_open=True,
+                                hint="0 turns EMA off, 0.999 is typical", flag="--ema")
+    log_every: int = setting(50, "statistics are read from the device (one sync) this often", low=0, low_open=True,
+                             resumable=True)
+    sample_every: int = setting(500, "fixed-noise sample grid every this many steps", low=0, low_open=True,
+                                resumable=True)
+    checkpoint_every: int = setting(1000, "checkpoint every this many steps", low=0, low_open=True, resumable=True)
+    keep_checkpoints: int = setting(3, "step checkpoints kept", low=0, low_open=True, resumable=True)
+    n_samples_grid: int = setting(64, "samples in the fixed-noise grid", low=0, low_open=True)
+    on_nan: Literal["stop", "rollback"] = setting(
+        "stop", "on a non-finite loss: stop, or reload the last checkpoint with lower learning rates",
+        resumable=True, flag="--on-nan")
+    eval_every: int = setting(0, "score samples this often and keep checkpoints/best.ckpt; 0 turns it off", low=0,
+                              resumable=True)
+    eval_n: int = setting(2000, "samples per periodic evaluation", low=0, low_open=True, resumable=True)
+    threads: int = setting(0, "CPU threads for torch; 0 picks a measured-good count", low=0, resumable=True)
+    channels_last: Literal["auto", "true", "false"] = setting(
+        "auto", "NHWC conv models and batches; auto: on for dcgan on cuda and cpu")
+    compile: Literal["off", "model", "step"] = setting(
+        "off", "torch.compile G and D (model), or each phase's forward and loss as one graph (step)",
+        yaml_bools=("off", "model"))
+    cudnn_benchmark: bool = setting(True, "let cuDNN time its conv algorithms once per shape (CUDA only)")
+    sync_bn: bool = setting(False, "under torchrun: batch-norm statistics over the global batch (SyncBatchNorm, CUDA)")
+    dist_backend: Literal["auto", "nccl", "gloo"] = setting(
+        "auto", "under torchrun: auto (nccl on GPUs, gloo on CPUs) | nccl | gloo", resumable=True)
+    dist_timeout: float = setting(600.0, "under torchrun: seconds before a rank gives up on a dead or stalled peer",
+                                  low=0, low_open=True, resumable=True)
 
 
 @dataclass
@@ -118,9 +169,84 @@ class RunConfig:
 _SECTION_TYPES = {"model": ModelConfig, "data": DataConfig, "loss": LossConfig, "train": TrainConfig}
 
 
+# ----------------------------------------------------------------------------- the declarations
+
+
+@dataclass(frozen=True)
+class Key:
+    """One declared key, as the rest of the library reads it."""
+
+    name: str  # section.key
+    type: Any  # the resolved annotation
+    default: Any
+    meta: typing.Mapping[str, Any]
+
+    @property
+    def choices(self) -> tuple[Any, ...] | None:
+        literal = _literal(self.type)
+        return typing.get_args(literal) if literal is not None else None
+
+    @property
+    def optional(self) -> bool:
+        return type(None) in typing.get_args(self.type)
+
+
+def _literal(annotation: Any) -> Any:
+    """The ``Literal[...]`` inside an annotation (``Literal[...] | None`` included), else None."""
+    if typing.get_origin(annotation) is Literal:
+        return annotation
+    return next((a for a in typing.get_args(annotation) if typing.get_origin(a) is Literal), None)
+
+
+@functools.cache
+def declared_keys() -> tuple[Key, ...]:
+    """Every key in declaration order, with its type and metadata."""
+    out = []
+    for section, cls in _SECTION_TYPES.items():
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            out.append(Key(f"{section}.{f.name}", hints[f.name], f.default, f.metadata))
+    return tuple(out)
+
+
 def all_keys() -> list[str]:
     """Every settable key as ``section.key``."""
-    return [f"{s}.{f.name}" for s, cls in _SECTION_TYPES.items() for f in fields(cls)]
+    return [key.name for key in declared_keys()]
+
+
+def choices(name: str) -> tuple[str, ...]:
+    """The choices of a ``Literal`` key (``train.precision``), as text."""
+    return tuple(str(c) for c in declared(name).choices or ())
+
+
+def resumable_keys() -> frozenset[str]:
+    """The keys ``--resume`` may change: they steer the schedule and bookkeeping, not the trajectory's math."""
+    return frozenset(key.name for key in declared_keys() if key.meta["resumable"])
+
+
+def flag_settings() -> list[tuple[str, Key]]:
+    """``(flag, key)`` for every key that ``gankit train`` sets through a flag of its own."""
+    return [(key.meta["flag"], key) for key in declared_keys() if key.meta["flag"]]
+
+
+def type_text(key: Key) -> str:
+    """The key's type as ``--list-keys`` shows it: its choices, or int / float / text / bool."""
+    if key.choices is not None:
+        return " | ".join(str(c) for c in key.choices)
+    base = value_type(key.type)
+    return {str: "text"}.get(base, base.__name__)
+
+
+def value_type(annotation: Any) -> Any:
+    """The Python type a key's values have: that of its choices for a Literal, else the non-None type."""
+    literal = _literal(annotation)
+    if literal is not None:
+        return type(typing.get_args(literal)[0])
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if args else annotation
+
+
+# ----------------------------------------------------------------------------- setting values
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -128,20 +254,18 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _field_type(cls: type, name: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    return hints[name]
+def declared(name: str) -> Key:
+    """The declaration of ``section.key`` (already qualified)."""
+    return {key.name: key for key in declared_keys()}[name]
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a field annotation (int, float, str, bool or X | None)."""
-    args = typing.get_args(annotation)
-    is_optional = type(None) in args
-    base = next((a for a in args if a is not type(None)), annotation) if args else annotation
+def _coerce(value: Any, key: Key) -> Any:
+    """Check ``value`` against a key's type (int, float, str, bool, a Literal of them, or X | None)."""
+    base = value_type(key.type)
     if value is None:
-        if is_optional:
+        if key.optional:
             return None
-        raise ConfigError(f"{key} cannot be empty; give a {base.__name__}")
+        raise ConfigError(f"{key.name} cannot be empty; give a {base.__name__}")
     if base is bool:
         if isinstance(value, bool):
             return value
@@ -157,12 +281,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, str):
             return value
         if isinstance(value, bool):  # YAML 1.1 reads true/false/on/off as bools; these switches are words
-            return BOOL_WORDS.get(key, ("false", "true"))[value]
+            return (key.meta["yaml_bools"] or ("false", "true"))[value]
         if isinstance(value, int | float):
             return str(value)
         if isinstance(value, datetime.date):  # YAML reads 2020-01-01 (a folder name, say) as a date
             return value.isoformat()
-    raise ConfigError(f"{key} must be a {base.__name__}, got {value!r}")
+    raise ConfigError(f"{key.name} must be a {base.__name__}, got {value!r}")
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -196,8 +320,7 @@ def qualify_key(key: str) -> str:
 def set_value(cfg: RunConfig, key: str, value: Any) -> None:
     """Set ``section.key`` (or a unique bare key) on ``cfg`` after checking its type."""
     section, name = _split_key(key)
-    part = getattr(cfg, section)
-    setattr(part, name, _coerce(value, _field_type(type(part), name), f"{section}.{name}"))
+    setattr(getattr(cfg, section), name, _coerce(value, declared(f"{section}.{name}")))
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -270,137 +393,110 @@ def replace(cfg: RunConfig) -> RunConfig:
     return from_dict(cfg.to_dict())
 
 
-def _choice(value: str, choices: typing.Iterable[str], key: str) -> None:
-    choices = list(choices)
-    if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got '{value}'{_suggest(value, choices)}")
+# ----------------------------------------------------------------------------- presets
 
 
-def _positive(value: float | None, key: str, *, allow_zero: bool = False) -> None:
-    if value is None:
+def preset_names() -> list[str]:
+    """The presets shipped in ``gankit/configs``."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(name: str | Path) -> Path:
+    """A preset file: a path that exists, or the name of a shipped preset."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = PRESET_DIR / f"{name}.yaml"
+    if shipped.is_file():
+        return shipped
+    raise ConfigError(f"--config {name}: no such file or preset; presets are {', '.join(preset_names())}")
+
+
+def load_config(preset: str | Path | None = None, overrides: typing.Mapping[str, Any] | None = None,
+                **keys: Any) -> RunConfig:
+    """A config from a preset (file or shipped name) and overrides, checked.
+
+    Args:
+        preset: a YAML file or a shipped preset name (``toy-ring8``); ``None`` starts from the defaults.
+        overrides: ``{"section.key" or unique bare key: value}``, applied after the preset in order.
+        **keys: more overrides as keywords; a bare key (``steps=200``) or a section mapping
+            (``loss={"name": "wgan-gp"}``).
+
+    Raises:
+        ConfigError: an unknown preset or key, a wrong type or an out-of-range value.
+    """
+    cfg = RunConfig()
+    if preset is not None:
+        path = preset_path(preset)
+        apply_mapping(cfg, load_yaml(path), str(path))
+    for key, value in {**(overrides or {}), **keys}.items():
+        if key in _SECTION_TYPES and isinstance(value, dict):
+            apply_mapping(cfg, {key: value}, "load_config")
+        else:
+            set_value(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _choice(value: Any, choices: Iterable[Any], key: str) -> None:
+    choices = [str(c) for c in choices]
+    if str(value) not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got '{value}'{_suggest(str(value), choices)}")
+
+
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
+def _check_bounds(value: float, key: Key) -> None:
+    """The bounds of ``key.meta``: an interval ``[low, high)`` when both are set and high is open, else each side."""
+    m = key.meta
+    low, high = m["low"], m["high"]
+    if low is None and high is None:
         return
     if not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number; got {value}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{key} must be {'>= 0' if allow_zero else '> 0'}; got {value}")
+        raise ConfigError(f"{key.name} must be a finite number; got {value}")
+    hint = f" ({m['hint']})" if m["hint"] else ""
+    too_low = low is not None and (value <= low if m["low_open"] else value < low)
+    too_high = high is not None and (value >= high if m["high_open"] else value > high)
+    if low is not None and high is not None and m["high_open"] and (too_low or too_high):
+        bracket = "(" if m["low_open"] else "["
+        raise ConfigError(f"{key.name} must be in {bracket}{_number(low)}, {m['high_text'] or _number(high)}){hint}; "
+                          f"got {value}")
+    if too_low:
+        raise ConfigError(f"{key.name} must be {'>' if m['low_open'] else '>='} {_number(low)}; got {value}")
+    if too_high:
+        raise ConfigError(f"{key.name} must be at most {high:,}{hint}; got {value:,}")
 
 
 def validate(cfg: RunConfig) -> None:
-    """Range and choice checks that need no other module."""
-    t, lo, m = cfg.train, cfg.loss, cfg.model
-    _choice(t.device, DEVICES, "train.device")
-    _choice(t.precision, PRECISIONS, "train.precision")
-    _choice(t.channels_last, SWITCHES, "train.channels_last")
-    _choice(t.compile, COMPILE_MODES, "train.compile")
-    _choice(t.on_nan, ON_NAN, "train.on_nan")
-    _choice(t.dist_backend, DIST_BACKENDS, "train.dist_backend")
-    _positive(t.dist_timeout, "train.dist_timeout")
-    for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                "n_samples_grid"):
-        _positive(getattr(t, key), f"train.{key}")
-    _positive(t.threads, "train.threads", allow_zero=True)
-    _positive(t.eval_every, "train.eval_every", allow_zero=True)
-    _positive(t.eval_n, "train.eval_n")
-    if t.ema is not None and not 0.0 <= t.ema < 1.0:
-        raise ConfigError(f"train.ema must be in [0, 1) (0 turns EMA off, 0.999 is typical); got {t.ema}")
-    if not 0 <= t.seed < 2**32:
-        raise ConfigError(f"train.seed must be in [0, 2**32); got {t.seed}")
-    _positive(lo.d_steps, "loss.d_steps")
-    _positive(lo.lr_g, "loss.lr_g")
-    _positive(lo.lr_d, "loss.lr_d")
-    _positive(lo.gp_weight, "loss.gp_weight", allow_zero=True)
-    _positive(lo.clip, "loss.clip")
-    for key in ("beta1", "beta2"):
-        value = getattr(lo, key)
-        if value is not None and not 0.0 <= value < 1.0:
-            raise ConfigError(f"loss.{key} must be in [0, 1); got {value}")
-    if lo.optimizer is not None:
-        _choice(lo.optimizer, ("adam", "rmsprop"), "loss.optimizer")
-    _positive(m.width, "model.width")
-    _positive(m.depth, "model.depth")
-    _positive(m.z_dim, "model.z_dim")
-    _choice(m.noise, ("uniform", "normal"), "model.noise")
-    if m.d_norm is not None:
-        _choice(m.d_norm, ("batch", "layer", "none"), "model.d_norm")
-    _positive(cfg.data.n_points, "data.n_points")
-    if cfg.data.n_points > MAX_TOY_POINTS:
-        raise ConfigError(f"data.n_points must be at most {MAX_TOY_POINTS:,} (the toy set is held in memory); "
-                          f"got {cfg.data.n_points:,}")
-    if cfg.data.channels is not None:
-        _choice(str(cfg.data.channels), ("1", "3"), "data.channels")
+    """Check every key against its declaration: choices and bounds (no other module is needed)."""
+    for key in declared_keys():
+        section, name = key.name.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value is None:
+            continue
+        if key.choices is not None:
+            _choice(value, key.choices, key.name)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            _check_bounds(value, key)
+
+
+def describe_keys() -> list[tuple[str, str, str, str]]:
+    """``(key, type, default, doc)`` rows for ``--list-keys``; resumable keys are marked in the doc."""
+    rows = []
+    for key in declared_keys():
+        default = "(resolved)" if key.default is None else repr(key.default)
+        doc = key.meta["doc"] + (" [--resume may change it]" if key.meta["resumable"] else "")
+        rows.append((key.name, type_text(key), default, doc))
+    return rows
 
 
 __all__ = [
-    "DataConfig", "LossConfig", "ModelConfig", "RunConfig", "TrainConfig", "all_keys", "apply_mapping",
-    "from_dict", "load_yaml", "parse_assignment", "replace", "set_value", "validate",
+    "DataConfig", "LossConfig", "ModelConfig", "PRESET_DIR", "RunConfig", "TrainConfig", "all_keys", "apply_mapping",
+    "choices", "declared_keys", "describe_keys", "flag_settings", "from_dict", "load_config", "load_yaml", "parse_assignment",
+    "preset_names", "preset_path", "replace", "resumable_keys", "set_value", "validate",
 ]
-
-
-# Defaults that depend on the kind of data. Toy runs are cheap per step and need many steps;
-# image defaults are sized for a CPU laptop (the `digits` default must train in minutes).
-# "loss" replaces some of a loss's paper settings (LossSpec fields, plus "steps") for that kind.
-# The papers tuned theirs for images over 10^5 steps; on ring8 / grid25 at a few thousand steps
-# (measurements in docs/results.md, benchmarks/quality.py):
-#   * lr 1e-3: at 5e-4, grid25 stayed an unclustered smear (HQ < 5 %) after 4000 gan-ns steps and
-#     1500 wgan-gp steps; at 1e-3 it splits into 25 clusters within that budget (2e-3 drops modes).
-#   * wgan-gp: lambda 0.1, as the WGAN-GP authors' own toy script (gan_toy.py) uses; with lambda 10
-#     the critic stayed too flat (ring8: 2 modes, HQ 0.2 % after 500 steps, vs 8 modes at 0.1).
-#     beta1 0.5 instead of 0. 4000 steps: at 3000, grid25 kept 24/25 modes on one seed of three.
-#   * wgan: RMSProp 5e-4 instead of 5e-5 (weight clipping c=0.01 and K=5 kept).
-KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "points": {
-        # ema 0.99: at lr 1e-3 the raw toy generator swings between modes (ring8: 8, then 4 captured
-        # at steps 500 and 1000) while its EMA keeps all of them
-        "model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256, "ema": 0.99,
-        "loss": {
-            "gan-minimax": {"lr": 1e-3},
-            "gan-ns": {"lr": 1e-3},
-            "hinge": {"lr": 1e-3},
-            "wgan": {"lr": 5e-4},
-            "wgan-gp": {"lr": 1e-3, "betas": (0.5, 0.9), "gp_weight": 0.1, "steps": 4000},
-        },
-    },
-    "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1000, "batch_size": 64, "ema": 0.0},
-}
-
-
-def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunConfig:
-    """Fill every ``None`` from the data kind and the loss's paper defaults; returns a new config.
-
-    Args:
-        cfg: the requested configuration (not modified).
-        data_kind: ``"points"`` or ``"images"``, from the loaded dataset.
-        image_size: the dataset's image side (``None`` for points).
-    """
-    import dataclasses  # this module's own `replace` copies configs
-
-    from gankit.losses import get_loss  # training sits above losses; import here keeps config light
-
-    out = replace(cfg)
-    validate(out)
-    kind = KIND_DEFAULTS[data_kind]
-    tuned = dict(kind.get("loss", {}).get(out.loss.name, {}))  # this kind's replacements of paper settings
-    steps = tuned.pop("steps", kind["steps"])
-    spec = dataclasses.replace(get_loss(out.loss.name), **tuned)
-    m, lo, t = out.model, out.loss, out.train
-    m.name = m.name or kind["model"]
-    m.width = m.width or kind["width"]
-    m.z_dim = m.z_dim or kind["z_dim"]
-    if m.d_norm is None:
-        # The MLP discriminator has no batch norm to begin with (so nothing couples samples under a
-        # gradient penalty); the DCGAN one takes the loss's choice (layer norm for wgan-gp).
-        m.d_norm = spec.d_norm if m.name == "dcgan" else "none"
-    out.data.image_size = image_size
-    lo.d_steps = lo.d_steps or spec.d_steps
-    lo.optimizer = lo.optimizer or spec.optimizer
-    lo.lr_g = lo.lr_g or spec.lr
-    lo.lr_d = lo.lr_d or spec.lr
-    lo.beta1 = spec.betas[0] if lo.beta1 is None else lo.beta1
-    lo.beta2 = spec.betas[1] if lo.beta2 is None else lo.beta2
-    lo.gp_weight = spec.gp_weight if lo.gp_weight is None else lo.gp_weight
-    lo.clip = spec.clip if lo.clip is None else lo.clip
-    t.steps = t.steps or steps
-    t.batch_size = t.batch_size or kind["batch_size"]
-    t.ema = kind["ema"] if t.ema is None else t.ema
-    validate(out)
-    return out

@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError, DistributedError
-from gankit.training.config import DIST_BACKENDS
+from gankit.training.config import choices
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 # words in the RuntimeErrors that gloo and NCCL raise when a peer died or stalled
@@ -85,8 +85,9 @@ def ranks_from_env(environ: dict[str, str] | None = None) -> Ranks:
 
 def pick_backend(name: str, device: torch.device) -> str:
     """``auto``: NCCL for CUDA devices, gloo otherwise; an explicit choice must fit the device."""
-    if name not in DIST_BACKENDS:
-        raise ConfigError(f"train.dist_backend must be one of {', '.join(DIST_BACKENDS)}, not {name!r}")
+    backends = choices("train.dist_backend")
+    if name not in backends:
+        raise ConfigError(f"train.dist_backend must be one of {', '.join(backends)}, not {name!r}")
     if name == "auto":
         return "nccl" if device.type == "cuda" else "gloo"
     if name == "nccl" and device.type != "cuda":

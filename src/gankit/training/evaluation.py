@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from gankit.data import images_to_uint8
-from gankit.models import sample_noise
-from gankit.sampling import run_generator
+from gankit.metrics.evaluate import image_evaluator
+from gankit.metrics.toy import evaluate_toy
+from gankit.models import eval_mode, run_generator, sample_noise
 from gankit.training import distributed
 from gankit.training.config import RunConfig
 from gankit.training.distributed import SINGLE, Ranks
@@ -31,12 +32,8 @@ def generate_share(G: nn.Module, cfg: RunConfig, *, n: int, device: torch.device
     generator = torch.Generator().manual_seed(cfg.train.seed + 2)
     z = sample_noise(n, cfg.model.z_dim, cfg.model.noise, generator=generator)
     z = torch.tensor_split(z, ranks.world_size)[ranks.rank]
-    was_training = G.training
-    G.eval()
-    try:
+    with eval_mode(G):
         return run_generator(G, z, device=device)
-    finally:
-        G.train(was_training)
 
 
 def evaluate_generator(G: nn.Module, cfg: RunConfig, *, n: int, device: torch.device,
@@ -45,8 +42,6 @@ def evaluate_generator(G: nn.Module, cfg: RunConfig, *, n: int, device: torch.de
 
     Every rank of a data-parallel job must call this at the same step.
     """
-    from gankit.metrics.evaluate import evaluate_toy, image_evaluator
-
     x = generate_share(G, cfg, n=n, device=device, ranks=ranks)
     if x.dim() == 2:
         points = distributed.gather_rows(x, ranks, device)

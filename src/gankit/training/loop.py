@@ -13,24 +13,30 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from gankit.data import to_model_space
 from gankit.errors import CheckpointError, GankitError
-from gankit.losses import LossSpec, after_discriminator_step, discriminator_phase, generator_phase
-from gankit.models import sample_noise
+from gankit.losses import after_discriminator_step
+from gankit.models import eval_mode, generate, sample_noise
 from gankit.training import checkpoint, distributed
 from gankit.training.batches import EpochBatches
-from gankit.training.distributed import SINGLE, Ranks
+from gankit.training.callbacks import Callbacks
+from gankit.training.config import RunConfig
+from gankit.training.evaluation import evaluate_generator, is_better
+from gankit.training.export import GENERATOR_FILE, save_generator
 from gankit.training.health import HealthMonitor, mean_pairwise_distance
 from gankit.training.interrupt import GracefulInterrupt
+from gankit.training.phases import make_phases
 from gankit.training.progress import Progress
-from gankit.training.setup import Components, Phases, autocast, memory_format
+from gankit.training.runtime import autocast, memory_format
+from gankit.training.setup import Components
 from gankit.training.snapshots import save_snapshot
 from gankit.training.stats import StatsFile, StepStats, first_nonfinite
 
@@ -46,10 +52,37 @@ class DivergedError(GankitError):
 
 @dataclass
 class TrainResult:
+    """A finished (or interrupted) run: where it lives, how far it got, and its trained networks.
+
+    Attributes:
+        run_dir: the run folder.
+        step: the last generator step taken.
+        interrupted: the run stopped before ``train.steps`` (Ctrl-C, a signal or a callback).
+        last_checkpoint: the checkpoint written last (``--resume`` continues from it).
+        config: the resolved config.
+        G, D: the trained networks (on the training device; train mode).
+        ema: the EMA copy of G, or None when the run kept none.
+    """
+
     run_dir: Path
     step: int
     interrupted: bool
     last_checkpoint: Path | None
+    config: RunConfig | None = None
+    G: nn.Module | None = None
+    D: nn.Module | None = None
+    ema: nn.Module | None = None
+
+    @property
+    def generator(self) -> nn.Module | None:
+        """The generator gankit samples and scores: the EMA copy when kept, else G."""
+        return self.ema if self.ema is not None else self.G
+
+    def sample(self, n: int, *, seed: int = 0) -> Tensor:
+        """``n`` samples of :attr:`generator` in model space, float32 on the CPU (see :func:`gankit.models.generate`)."""
+        G, m = self.generator, self.config.model
+        device = next(G.parameters()).device
+        return generate(G, n, z_dim=m.z_dim, noise=m.noise, seed=seed, device=device)
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -60,36 +93,14 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor], *,
-                G_update: Callable[[Tensor], Tensor] | None = None, D_update: Callable[[Tensor], Tensor] | None = None,
-                ranks: Ranks = SINGLE, batch_size: int | None = None) -> Phases:
-    """The eager phases over ``G`` and ``D`` (modules or compiled modules); see :class:`Phases`.
-
-    Under data parallelism ``D_update`` / ``G_update`` are the DDP wrappers of the network each
-    phase updates; the other network is called bare (it needs no gradient synchronisation, and a
-    DDP module that receives no gradient would wait for one). ``batch_size`` is then the global
-    batch, of which this rank holds ``ranks.slice(batch_size)``.
-    """
-    D_update = D if D_update is None else D_update  # `or` would ask a compiled module for its len()
-    G_update = G if G_update is None else G_update
-    rows = (batch_size, ranks.slice(batch_size)) if ranks.world_size > 1 and batch_size else None
-
-    def d_phase(real: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        with torch.no_grad():
-            fake = G(z)
-        return discriminator_phase(spec, D_update, real, fake, rows=rows)
-
-    def g_phase(z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return generator_phase(spec, D, G_update(z))
-
-    return Phases(d_phase, g_phase)
-
-
 class Trainer:
     """Runs the phases of a built run (:class:`Components`) inside a run folder."""
 
-    def __init__(self, parts: Components, run_dir: Path, *, log: Callable[[str], None] = say) -> None:
+    def __init__(self, parts: Components, run_dir: Path, *, log: Callable[[str], None] = say,
+                 callbacks: Iterable[Any] = ()) -> None:
         self.parts, self.cfg, self.run_dir, self.log = parts, parts.cfg, Path(run_dir), log
+        self.callbacks = Callbacks(callbacks)
+        self.stop_requested = False  # set by request_stop() (a callback); the loop stops after this step
         self.device, self.ranks = parts.device, parts.ranks
         self.is_main = self.ranks.is_main  # only rank 0 writes files and logs
         t = self.cfg.train
@@ -242,11 +253,8 @@ class Trainer:
     @torch.no_grad()
     def diversity_ratio(self) -> float:
         """Spread of the fixed-noise samples relative to the data's (1 is healthy, near 0 is collapse)."""
-        G = self.parts.G
-        was_training = G.training
-        G.eval()
-        fake = G(self.fixed_z)
-        G.train(was_training)
+        with eval_mode(self.parts.G) as G:
+            fake = G(self.fixed_z)
         return float(mean_pairwise_distance(fake) / self.real_spread)
 
     def weights_finite(self) -> bool:
@@ -268,12 +276,8 @@ class Trainer:
 
     @torch.no_grad()
     def snapshot(self, path: Path) -> None:
-        G = self.parts.ema.module if self.parts.ema is not None else self.parts.G
-        was_training = G.training
-        G.eval()
-        with self.autocast():
+        with eval_mode(self.parts.scored_generator) as G, self.autocast():
             generated = G(self.fixed_z)
-        G.train(was_training)
         reference = self.parts.dataset.data[:2000] if self.parts.dataset.kind == "points" else None
         save_snapshot(path, generated, reference=reference, title=f"step {self.step}")
 
@@ -281,7 +285,10 @@ class Trainer:
         t = self.cfg.train
         if self.step % t.log_every == 0 or self.step == t.steps:
             ratio = self.diversity_ratio() if self.is_main else None
-            progress.update(self.step, self.flush_stats(diversity_ratio=ratio))
+            rows = self.flush_stats(diversity_ratio=ratio)
+            progress.update(self.step, rows)
+            if self.callbacks:
+                self.callbacks.on_log(self, rows)
         if self.step % t.sample_every == 0 and self.is_main:
             self.snapshot(self.run_dir / "samples" / f"step_{self.step:07d}.png")
         if self.step % t.checkpoint_every == 0 and self.step != t.steps:
@@ -291,15 +298,14 @@ class Trainer:
 
     def evaluate_and_keep_best(self) -> None:
         """Score ``eval_n`` samples; when the score beats the best so far, save ``checkpoints/best.ckpt``."""
-        from gankit.training.evaluation import evaluate_generator, is_better
-
-        G = self.parts.ema.module if self.parts.ema is not None else self.parts.G
+        G = self.parts.scored_generator
         distributed.broadcast_buffers(G, self.ranks)  # every rank samples from rank 0's network
         scored = evaluate_generator(G, self.cfg, n=self.cfg.train.eval_n, device=self.device, ranks=self.ranks)
         if scored is not None:  # rank 0 scores
             metric, value, result = scored
             self.log(f"eval at step {self.step}: {metric} {value:.4g}")
             self.evals_file.append([{"step": self.step, **result}])
+            self.callbacks.on_eval(self, result)
         better = scored is not None and is_better(metric, value, self.best)
         if not distributed.any_rank(better, self.ranks):  # all ranks flush together
             return
@@ -316,14 +322,16 @@ class Trainer:
         progress = Progress(total=t.steps, start=self.step, log=self.log)
         interrupted = False
         with GracefulInterrupt(self.log, debounce_s=2.0 if self.ranks.enabled else 0.0) as stop, self.lost_peers():
+            self.callbacks.on_start(self)
             while self.step < t.steps:
                 try:
                     self.train_step()
                     self.tick(progress)
+                    self.callbacks.on_step(self)
                 except DivergedError as err:
                     self.roll_back_or_raise(err)
                 # ranks stop together, after the same step: a signal may reach them a step apart
-                if distributed.any_rank(stop.requested, self.ranks):
+                if distributed.any_rank(stop.requested or self.stop_requested, self.ranks):
                     interrupted = True
                     break
             progress.close()
@@ -331,7 +339,14 @@ class Trainer:
             if not interrupted and self.is_main:
                 self.finish()
             distributed.barrier(self.ranks)
-        return TrainResult(self.run_dir, self.step, interrupted, self.last_checkpoint)
+        self.callbacks.on_end(self)
+        p = self.parts
+        return TrainResult(self.run_dir, self.step, interrupted, self.last_checkpoint, config=self.cfg, G=p.G, D=p.D,
+                           ema=p.ema.module if p.ema is not None else None)
+
+    def request_stop(self) -> None:
+        """Stop after the current step, save a checkpoint and return (as Ctrl-C does); for callbacks."""
+        self.stop_requested = True
 
     @contextlib.contextmanager
     def lost_peers(self):
@@ -368,8 +383,6 @@ class Trainer:
                  f"(lr_g now {lr:.3g}; rollback {self.rollbacks} of {self.MAX_ROLLBACKS})")
 
     def finish(self) -> None:
-        from gankit.sampling import save_generator
-
         self.snapshot(self.run_dir / "samples.png")
-        G = self.parts.ema.module if self.parts.ema is not None else self.parts.G
-        save_generator(self.run_dir / "generator.safetensors", G, self.cfg, step=self.step)
+        save_generator(self.run_dir / GENERATOR_FILE, self.parts.scored_generator, self.cfg, step=self.step,
+                       data_shape=tuple(self.parts.dataset.shape))

@@ -1,56 +1,32 @@
-"""Everything a run needs before its first step: device, data, networks, optimisers, phases.
+"""Everything a run needs before its first step: data, networks, optimisers and phases.
 
-This is where the config meets the library; the loop itself builds nothing. It is also where the
-fast path is decided (:func:`resolve_runtime`): the ``auto`` choices of ``train.precision``,
-``train.channels_last`` and ``train.threads`` become concrete values for the device at hand and are
-written into the run's ``config.json``, so a resume repeats them. ``train.compile`` wraps the phases
-in ``torch.compile`` and falls back to eager execution, with a one-line warning, when that fails.
-See ``docs/performance.md`` for the measurements behind each default.
+This is where the config meets the library; the loop itself builds nothing. The device and speed
+policy it applies lives in :mod:`gankit.training.runtime`, the phases in
+:mod:`gankit.training.phases`, and the per-kind defaults that fill the config in
+:mod:`gankit.training.defaults`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import dataclasses
-import os
 import random
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from gankit.data import Dataset, load_dataset
 from gankit.errors import ConfigError
 from gankit.losses import LossSpec, get_loss
-from gankit.models import build_models, sample_noise
+from gankit.models import build_models
 from gankit.training import distributed
-from gankit.training.config import RunConfig, replace, resolve, validate
+from gankit.training.config import RunConfig, replace, validate
+from gankit.training.defaults import resolve
 from gankit.training.distributed import SINGLE, Ranks
 from gankit.training.ema import EMA
-
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32 runs without autocast
-CONV_MODELS = ("dcgan",)  # models whose batches are [N, C, H, W] (channels_last and bf16 apply)
-_TORCH_THREADS = torch.get_num_threads()  # torch's own count, read before any run changes it
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
-    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ConfigError("--device mps was asked for but MPS is not available; use --device cpu or auto")
-    return torch.device(name)
+from gankit.training.phases import Phases, compile_phases
+from gankit.training.runtime import memory_format, pick_device, resolve_runtime
 
 
 def seed_everything(seed: int) -> None:
@@ -80,165 +56,36 @@ def make_optimizer(params, cfg: RunConfig, lr: float, device: torch.device) -> t
     return torch.optim.Adam(params, lr=lr, betas=(lo.beta1, lo.beta2))
 
 
-# ----------------------------------------------------------------------------- fast path
+CUSTOM_MODEL = "custom"  # model.name of a run whose networks came through the Python API
 
 
-def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
-    """Whether the CPU computes bf16 dot products in hardware (AVX512-BF16, AMX-BF16 or Arm BF16).
-
-    Without it oneDNN emulates bf16 and autocast is no faster than fp32, so ``auto`` keeps fp32.
-    Reads the Linux flag list; elsewhere returns False.
-    """
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    flags = {word for line in text.splitlines() if line.startswith(("flags", "Features")) for word in line.split()}
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
-
-
-def pick_threads(model: str, *, cores: int | None = None, load: float | None = None) -> int:
-    """The CPU thread count ``train.threads: 0`` stands for.
-
-    The toy MLP's matrices are too small to split: one thread (the median step on two was 45x
-    slower on the shared 2-core test machine). Conv models take torch's default (one per core)
-    unless the 1-minute load average already fills every core: OpenMP threads then wait at each
-    barrier for a preempted sibling, and the 32x32 DCGAN's median step was 9x slower on 2 threads
-    than on 1 there (while on a momentarily idle machine 2 threads were 1.9x faster).
-
-    Args:
-        model: ``cfg.model.name``.
-        cores: threads torch would use (default: its count before any run changed it).
-        load: the 1-minute load average (default: ``os.getloadavg()``, 0 where unavailable).
-    """
-    if model not in CONV_MODELS:
-        return 1
-    cores = cores or _TORCH_THREADS
-    if load is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return 1 if load >= cores else cores
-
-
-def resolve_runtime(cfg: RunConfig, device: torch.device) -> RunConfig:
-    """Turn the ``auto`` fast-path keys into what this device runs; returns a new config.
-
-    * ``precision``: bf16 autocast for conv models on CUDA GPUs with bf16 tensor cores (compute
-      capability >= 8) and on CPUs with native bf16; fp32 otherwise and for the MLP (a 2-D point
-      in bf16 keeps 8 bits of mantissa, and the toy steps are overhead-bound anyway).
-    * ``channels_last``: on for conv models on CUDA and the CPU (cuDNN and oneDNN prefer NHWC).
-    * ``threads`` (CPU only): :func:`pick_threads`.
-    """
+def custom_model(cfg: RunConfig, networks: tuple[nn.Module, nn.Module] | None) -> RunConfig:
+    """``cfg`` marked as a run of the user's own networks (``model.name: custom``), when there are some."""
+    if networks is None:
+        if cfg.model.name == CUSTOM_MODEL:
+            raise ConfigError("model.name custom names networks given through the Python API; "
+                              "pass them as gankit.train(config, G=..., D=...) or choose mlp or dcgan")
+        return cfg
+    G, _ = networks
     out = replace(cfg)
-    t, conv = out.train, out.model.name in CONV_MODELS
-    if t.precision == "auto":
-        if device.type == "cuda":
-            fast = conv and torch.cuda.get_device_capability(device)[0] >= 8
-        else:
-            fast = conv and device.type == "cpu" and cpu_has_native_bf16()
-        t.precision = "bf16" if fast else "fp32"
-    if t.channels_last == "auto":
-        t.channels_last = "true" if conv and device.type in ("cuda", "cpu") else "false"
-    if t.threads == 0 and device.type == "cpu":
-        t.threads = pick_threads(out.model.name)
+    out.model.name = CUSTOM_MODEL
+    z_dim = getattr(G, "z_dim", None)
+    if isinstance(z_dim, int) and z_dim > 0:
+        out.model.z_dim = z_dim
     return out
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """The autocast context of ``train.precision`` (a no-op for fp32)."""
-    dtype = AUTOCAST_DTYPES.get(precision)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
-def memory_format(cfg: RunConfig) -> torch.memory_format:
-    """``torch.channels_last`` when the run keeps conv tensors NHWC, else the default layout."""
-    nhwc = cfg.train.channels_last == "true" and cfg.model.name in CONV_MODELS
-    return torch.channels_last if nhwc else torch.contiguous_format
-
-
-@dataclass
-class Phases:
-    """The forward half of a step's two phases, as callables (eager or compiled).
-
-    The trainer runs them under autocast, then steps the optimisers; the loss math stays in
-    :mod:`gankit.losses`.
-
-    Attributes:
-        d: ``(real [N, ...], z [N, z_dim]) -> (loss, stats)``: ``G(z)`` without a graph, then the
-            discriminator side of the loss on ``real`` and that fake batch.
-        g: ``z [M, z_dim] -> (loss, stats)``: the generator side of the loss on ``D(G(z))``; the
-            caller freezes D's parameters.
-    """
-
-    d: Callable[[Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]]
-    g: Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]]
-
-
-def compile_phases(parts: Components) -> Phases:
-    """``train.compile``: ``model`` compiles G and D, ``step`` each phase as one graph.
-
-    A penalty on D's input gradient needs a double backward, which compiled graphs do not support,
-    so under a gradient penalty the discriminator phase stays eager. Every graph (forward and
-    backward) is compiled here by one rehearsal step whose effects are undone; any failure falls
-    back to eager phases with a one-line warning.
-    """
-    # the loop defines the eager phases (and imports this module), so import it at call time
-    from gankit.training.loop import make_phases
-
-    mode, spec, G, D = parts.cfg.train.compile, parts.spec, parts.G, parts.D
-    spread = {"ranks": parts.ranks, "batch_size": parts.cfg.train.batch_size}
-    eager = make_phases(spec, G, D, G_update=parts.G_update, D_update=parts.D_update, **spread)
-    if mode == "off":
-        return eager
-    gp = spec.gp_weight > 0
-    if gp:
-        warnings.warn(f"train.compile={mode}: the gradient penalty needs a double backward, which torch.compile "
-                      "does not support; the discriminator phase runs eagerly", stacklevel=2)
-    try:
-        if mode == "model":
-            updates = {"G_update": torch.compile(parts.G_update), "D_update": torch.compile(parts.D_update)}
-            compiled = make_phases(spec, torch.compile(G), torch.compile(D), **updates, **spread)
-        else:
-            compiled = Phases(torch.compile(eager.d), torch.compile(eager.g))
-        phases = Phases(eager.d if gp else compiled.d, compiled.g)
-        rehearse(parts, phases)
-    except Exception as err:  # compilers fail in many ways (no C++ compiler, unsupported op, ...)
-        first = (str(err).strip().splitlines() or [""])[0][:160]
-        warnings.warn(f"train.compile={mode} failed ({type(err).__name__}: {first}); training runs eagerly", stacklevel=2)
-        return eager
-    return phases
-
-
-def rehearse(parts: Components, phases: Phases) -> None:
-    """Run one D and one G phase, forward and backward, then restore weights, buffers and RNG.
-
-    Compiling happens on first use, the backward graph at the first backward; rehearsing with the
-    batch size, layout, autocast and frozen-D state of the real steps compiles every graph now.
-    """
-    G, D, device, cfg = parts.G, parts.D, parts.device, parts.cfg
-    saved = [copy.deepcopy(m.state_dict()) for m in (G, D)]
-    n, shape = cfg.train.batch_size, parts.dataset.shape
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        z = sample_noise(n, cfg.model.z_dim, cfg.model.noise)[parts.ranks.slice(n)]
-        n = len(z)  # this rank's rows of the global batch
-        # drawn on the CPU (forked above on every backend), like the real steps' dtypes and layout
-        real = torch.rand(n, *shape) * 2 - 1 if len(shape) == 3 else torch.randn(n, *shape)
-        real = real.to(device).contiguous(memory_format=memory_format(cfg))  # NHWC only for conv models
-        z = z.to(device)
-        with autocast(device, cfg.train.precision):
-            loss, _ = phases.d(real, z)
-        loss.backward()
-        D.requires_grad_(False)
-        try:
-            with autocast(device, cfg.train.precision):
-                loss, _ = phases.g(z)
-            loss.backward()
-        finally:
-            D.requires_grad_(True)
-    for module, state in zip((G, D), saved, strict=True):
-        module.load_state_dict(state)
-        module.zero_grad(set_to_none=True)
+def make_networks(cfg: RunConfig, dataset: Dataset,
+                  networks: tuple[nn.Module, nn.Module] | None) -> tuple[nn.Module, nn.Module]:
+    """The run's ``(G, D)``: the user's own, or gankit's ``model.name`` built for the data's shape."""
+    if networks is not None:
+        G, D = networks
+        if not (isinstance(G, nn.Module) and isinstance(D, nn.Module)):
+            raise ConfigError("G and D must be torch.nn.Module instances (a generator and a discriminator)")
+        return G, D
+    m = cfg.model
+    return build_models(m.name, data_shape=dataset.shape, z_dim=m.z_dim, width=m.width, depth=m.depth,
+                        d_norm=m.d_norm)
 
 
 @dataclass
@@ -263,10 +110,20 @@ class Components:
         self.G_update = self.G if self.G_update is None else self.G_update
         self.D_update = self.D if self.D_update is None else self.D_update
 
+    @property
+    def scored_generator(self) -> nn.Module:
+        """The generator gankit samples, scores and exports: the EMA copy when the run keeps one, else G."""
+        return self.ema.module if self.ema is not None else self.G
 
-def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks = SINGLE) -> Components:
+
+def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks = SINGLE,
+          networks: tuple[nn.Module, nn.Module] | None = None) -> Components:
     """Load the data, resolve the config against it and the device, seed, and build networks,
     optimisers and the (possibly compiled) phases.
+
+    ``networks`` are the user's own ``(G, D)`` (see :func:`gankit.train`): G maps ``[N, z_dim]``
+    to samples of the data's shape, D maps samples to logits ``[N]``. The config then records
+    ``model.name: custom`` and takes ``model.z_dim`` from ``G.z_dim`` when G has one.
 
     Under torchrun (``ranks`` from :func:`gankit.training.distributed.ranks_from_env`) the process
     joins the process group here, takes its own GPU, and G and D get DDP wrappers; every rank builds
@@ -281,7 +138,8 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     distributed.init(ranks, device, backend=t.dist_backend, timeout_s=t.dist_timeout)
     dataset = dataset if dataset is not None else load_data(requested)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
-    cfg = resolve_runtime(resolve(requested, data_kind=dataset.kind, image_size=image_size), device)
+    cfg = resolve_runtime(resolve(custom_model(requested, networks), data_kind=dataset.kind, image_size=image_size),
+                          device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if device.type == "cuda":
@@ -291,8 +149,7 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
             f"train.batch_size {cfg.train.batch_size} is larger than the dataset ({len(dataset.data)} items); lower --batch-size"
         )
     seed_everything(cfg.train.seed)
-    m = cfg.model
-    G, D = build_models(m.name, data_shape=dataset.shape, z_dim=m.z_dim, width=m.width, depth=m.depth, d_norm=m.d_norm)
+    G, D = make_networks(cfg, dataset, networks)
     if cfg.train.batch_size % ranks.world_size:
         raise ConfigError(f"the default batch size {cfg.train.batch_size} does not divide evenly over the "
                           f"{ranks.world_size} ranks; pass --batch-size with a multiple of {ranks.world_size}")

@@ -1,0 +1,30 @@
+"""A run as a whole: start and resume it, its folder, sampling from it and scoring it.
+
+This layer sits above :mod:`gankit.training` (the trainer, checkpoints, generator files) and
+:mod:`gankit.metrics` (scores of samples in memory); the CLI and the public API
+(:mod:`gankit`) call it. Names are imported on first use, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "train": "gankit.runs.start",
+    "resume": "gankit.runs.start",
+    "RESUMABLE_KEYS": "gankit.runs.start",
+    "load_generator": "gankit.runs.sampling",
+    "generate_samples": "gankit.runs.sampling",
+    "TrainedGenerator": "gankit.runs.sampling",
+    "evaluate_run": "gankit.runs.evaluate",
+    "run_folder": "gankit.runs.folder",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gankit.runs' has no attribute {name!r}")

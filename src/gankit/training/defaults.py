@@ -1,0 +1,79 @@
+"""The defaults that depend on the kind of data and the loss: the one home of per-kind settings.
+
+:func:`resolve` fills every ``None`` of a requested :class:`~gankit.training.config.RunConfig`
+from :data:`KIND_DEFAULTS` (toy points or images) and the loss's paper settings
+(:data:`gankit.losses.LOSSES`); the *resolved* config is what a run writes to ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from gankit.losses import get_loss
+from gankit.training.config import RunConfig, replace, validate
+
+# Defaults that depend on the kind of data. Toy runs are cheap per step and need many steps;
+# image defaults are sized for a CPU laptop (the `digits` default must train in minutes).
+# "loss" replaces some of a loss's paper settings (LossSpec fields, plus "steps") for that kind.
+# The papers tuned theirs for images over 10^5 steps; on ring8 / grid25 at a few thousand steps
+# (measurements in docs/results.md, benchmarks/quality.py):
+#   * lr 1e-3: at 5e-4, grid25 stayed an unclustered smear (HQ < 5 %) after 4000 gan-ns steps and
+#     1500 wgan-gp steps; at 1e-3 it splits into 25 clusters within that budget (2e-3 drops modes).
+#   * wgan-gp: lambda 0.1, as the WGAN-GP authors' own toy script (gan_toy.py) uses; with lambda 10
+#     the critic stayed too flat (ring8: 2 modes, HQ 0.2 % after 500 steps, vs 8 modes at 0.1).
+#     beta1 0.5 instead of 0. 4000 steps: at 3000, grid25 kept 24/25 modes on one seed of three.
+#   * wgan: RMSProp 5e-4 instead of 5e-5 (weight clipping c=0.01 and K=5 kept).
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "points": {
+        # ema 0.99: at lr 1e-3 the raw toy generator swings between modes (ring8: 8, then 4 captured
+        # at steps 500 and 1000) while its EMA keeps all of them
+        "model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256, "ema": 0.99,
+        "loss": {
+            "gan-minimax": {"lr": 1e-3},
+            "gan-ns": {"lr": 1e-3},
+            "hinge": {"lr": 1e-3},
+            "wgan": {"lr": 5e-4},
+            "wgan-gp": {"lr": 1e-3, "betas": (0.5, 0.9), "gp_weight": 0.1, "steps": 4000},
+        },
+    },
+    "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1000, "batch_size": 64, "ema": 0.0},
+}
+
+
+def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunConfig:
+    """Fill every ``None`` from the data kind and the loss's paper defaults; returns a new config.
+
+    Args:
+        cfg: the requested configuration (not modified).
+        data_kind: ``"points"`` or ``"images"``, from the loaded dataset.
+        image_size: the dataset's image side (``None`` for points).
+    """
+    out = replace(cfg)
+    validate(out)
+    kind = KIND_DEFAULTS[data_kind]
+    tuned = dict(kind.get("loss", {}).get(out.loss.name, {}))  # this kind's replacements of paper settings
+    steps = tuned.pop("steps", kind["steps"])
+    spec = dataclasses.replace(get_loss(out.loss.name), **tuned)
+    m, lo, t = out.model, out.loss, out.train
+    m.name = m.name or kind["model"]
+    m.width = m.width or kind["width"]
+    m.z_dim = m.z_dim or kind["z_dim"]
+    if m.d_norm is None:
+        # The MLP discriminator has no batch norm to begin with (so nothing couples samples under a
+        # gradient penalty); the DCGAN one takes the loss's choice (layer norm for wgan-gp).
+        m.d_norm = spec.d_norm if m.name == "dcgan" else "none"
+    out.data.image_size = image_size
+    lo.d_steps = lo.d_steps or spec.d_steps
+    lo.optimizer = lo.optimizer or spec.optimizer
+    lo.lr_g = lo.lr_g or spec.lr
+    lo.lr_d = lo.lr_d or spec.lr
+    lo.beta1 = spec.betas[0] if lo.beta1 is None else lo.beta1
+    lo.beta2 = spec.betas[1] if lo.beta2 is None else lo.beta2
+    lo.gp_weight = spec.gp_weight if lo.gp_weight is None else lo.gp_weight
+    lo.clip = spec.clip if lo.clip is None else lo.clip
+    t.steps = t.steps or steps
+    t.batch_size = t.batch_size or kind["batch_size"]
+    t.ema = kind["ema"] if t.ema is None else t.ema
+    validate(out)
+    return out

@@ -1,0 +1,136 @@
+"""The phases of a training step: the forward half of the D phase and of the G phase, as callables.
+
+:func:`make_phases` builds the eager phases over G and D; :func:`compile_phases` wraps them in
+``torch.compile`` when ``train.compile`` asks for it, compiling every graph up front by one
+:func:`rehearse` step, and falls back to the eager phases, with a one-line warning, when that fails.
+The loss math itself lives in :mod:`gankit.losses`; the loop (:mod:`gankit.training.loop`) runs the
+phases under autocast and steps the optimisers.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from gankit.errors import first_line
+from gankit.losses import LossSpec, discriminator_phase, generator_phase
+from gankit.models import sample_noise
+from gankit.training.distributed import SINGLE, Ranks
+from gankit.training.runtime import autocast, memory_format
+
+if TYPE_CHECKING:  # the built run's parts; setup builds them and calls compile_phases
+    from gankit.training.setup import Components
+
+
+@dataclass
+class Phases:
+    """The forward half of a step's two phases, as callables (eager or compiled).
+
+    The trainer runs them under autocast, then steps the optimisers; the loss math stays in
+    :mod:`gankit.losses`.
+
+    Attributes:
+        d: ``(real [N, ...], z [N, z_dim]) -> (loss, stats)``: ``G(z)`` without a graph, then the
+            discriminator side of the loss on ``real`` and that fake batch.
+        g: ``z [M, z_dim] -> (loss, stats)``: the generator side of the loss on ``D(G(z))``; the
+            caller freezes D's parameters.
+    """
+
+    d: Callable[[Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]]
+    g: Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]]
+
+
+def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor], *,
+                G_update: Callable[[Tensor], Tensor] | None = None, D_update: Callable[[Tensor], Tensor] | None = None,
+                ranks: Ranks = SINGLE, batch_size: int | None = None) -> Phases:
+    """The eager phases over ``G`` and ``D`` (modules or compiled modules); see :class:`Phases`.
+
+    Under data parallelism ``D_update`` / ``G_update`` are the DDP wrappers of the network each
+    phase updates; the other network is called bare (it needs no gradient synchronisation, and a
+    DDP module that receives no gradient would wait for one). ``batch_size`` is then the global
+    batch, of which this rank holds ``ranks.slice(batch_size)``.
+    """
+    D_update = D if D_update is None else D_update  # `or` would ask a compiled module for its len()
+    G_update = G if G_update is None else G_update
+    rows = (batch_size, ranks.slice(batch_size)) if ranks.world_size > 1 and batch_size else None
+
+    def d_phase(real: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            fake = G(z)
+        return discriminator_phase(spec, D_update, real, fake, rows=rows)
+
+    def g_phase(z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return generator_phase(spec, D, G_update(z))
+
+    return Phases(d_phase, g_phase)
+
+
+def compile_phases(parts: Components) -> Phases:
+    """``train.compile``: ``model`` compiles G and D, ``step`` each phase as one graph.
+
+    A penalty on D's input gradient needs a double backward, which compiled graphs do not support,
+    so under a gradient penalty the discriminator phase stays eager. Every graph (forward and
+    backward) is compiled here by one rehearsal step whose effects are undone; any failure falls
+    back to eager phases with a one-line warning.
+    """
+    mode, spec, G, D = parts.cfg.train.compile, parts.spec, parts.G, parts.D
+    spread = {"ranks": parts.ranks, "batch_size": parts.cfg.train.batch_size}
+    eager = make_phases(spec, G, D, G_update=parts.G_update, D_update=parts.D_update, **spread)
+    if mode == "off":
+        return eager
+    gp = spec.gp_weight > 0
+    if gp:
+        warnings.warn(f"train.compile={mode}: the gradient penalty needs a double backward, which torch.compile "
+                      "does not support; the discriminator phase runs eagerly", stacklevel=2)
+    try:
+        if mode == "model":
+            updates = {"G_update": torch.compile(parts.G_update), "D_update": torch.compile(parts.D_update)}
+            compiled = make_phases(spec, torch.compile(G), torch.compile(D), **updates, **spread)
+        else:
+            compiled = Phases(torch.compile(eager.d), torch.compile(eager.g))
+        phases = Phases(eager.d if gp else compiled.d, compiled.g)
+        rehearse(parts, phases)
+    except Exception as err:  # compilers fail in many ways (no C++ compiler, unsupported op, ...)
+        first = first_line(err, limit=160)
+        warnings.warn(f"train.compile={mode} failed ({type(err).__name__}: {first}); training runs eagerly", stacklevel=2)
+        return eager
+    return phases
+
+
+def rehearse(parts: Components, phases: Phases) -> None:
+    """Run one D and one G phase, forward and backward, then restore weights, buffers and RNG.
+
+    Compiling happens on first use, the backward graph at the first backward; rehearsing with the
+    batch size, layout, autocast and frozen-D state of the real steps compiles every graph now.
+    """
+    G, D, device, cfg = parts.G, parts.D, parts.device, parts.cfg
+    saved = [copy.deepcopy(m.state_dict()) for m in (G, D)]
+    n, shape = cfg.train.batch_size, parts.dataset.shape
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        z = sample_noise(n, cfg.model.z_dim, cfg.model.noise)[parts.ranks.slice(n)]
+        n = len(z)  # this rank's rows of the global batch
+        # drawn on the CPU (forked above on every backend), like the real steps' dtypes and layout
+        real = torch.rand(n, *shape) * 2 - 1 if len(shape) == 3 else torch.randn(n, *shape)
+        real = real.to(device).contiguous(memory_format=memory_format(cfg))  # NHWC only for conv models
+        z = z.to(device)
+        with autocast(device, cfg.train.precision):
+            loss, _ = phases.d(real, z)
+        loss.backward()
+        D.requires_grad_(False)
+        try:
+            with autocast(device, cfg.train.precision):
+                loss, _ = phases.g(z)
+            loss.backward()
+        finally:
+            D.requires_grad_(True)
+    for module, state in zip((G, D), saved, strict=True):
+        module.load_state_dict(state)
+        module.zero_grad(set_to_none=True)
+
+
