@@ -106,9 +106,3 @@ def data_root(root: str | os.PathLike[str] | None) -> Path:
     if env:
         return Path(env).expanduser()
     return Path("~/.cache/gankit").expanduser()
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line (type and message, whitespace collapsed) to embed in a DataError."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gankit.data.base import one_line
-from gankit.errors import DataError
+from gankit.errors import DataError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,7 @@ def decode_images(
         # Pillow's plugins signal a bad file with many exception types (OSError, SyntaxError,
         # struct.error, DecompressionBombError...); any of them means "skip this file".
         except Exception as exc:  # noqa: BLE001
-            return one_line(exc)
+            return one_line(exc, with_type=True, limit=10_000)
         return None
 
     # Pillow releases the GIL while decoding and resizing, so threads give a real speed-up.

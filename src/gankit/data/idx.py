@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.data.base import one_line
-from gankit.errors import DataError
+from gankit.errors import DataError, one_line
 
 # type code -> big-endian numpy dtype
 IDX_DTYPES: dict[int, str] = {
@@ -79,6 +78,6 @@ def read_idx(path: str | Path) -> np.ndarray:
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
-            f"cannot read {path}: {one_line(exc)}; re-download or reinstall it"
+            f"cannot read {path}: {one_line(exc, with_type=True, limit=10_000)}; re-download or reinstall it"
         ) from exc
     return parse_idx(raw, str(path))

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from gankit.data.base import data_root, one_line
+from gankit.data.base import data_root
 from gankit.data.idx import read_idx
 from gankit.data.transforms import pad_to, resize_images
-from gankit.errors import DataError
+from gankit.errors import DataError, one_line
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 IDX_PREFIX = {"train": "train", "test": "t10k"}
@@ -58,11 +58,6 @@ def load_digits_images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return resize_images(x, size), labels
 
 
-def _reason(exc: BaseException) -> str:
-    text = one_line(exc)
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
-
-
 @contextmanager
 def _socket_timeout(seconds: float) -> Iterator[None]:
     old = socket.getdefaulttimeout()
@@ -85,7 +80,7 @@ def torchvision_dataset(cls_name: str, title: str, root: Path, train: bool, how_
         import torchvision.datasets as tv_datasets
     except ImportError as exc:
         raise DataError(
-            f"{title} needs torchvision ({_reason(exc)}); pip install torchvision"
+            f"{title} needs torchvision ({one_line(exc, limit=_MAX_REASON, with_type=True)}); pip install torchvision"
         ) from exc
     try:
         with _socket_timeout(_DOWNLOAD_SOCKET_TIMEOUT_S):
@@ -94,7 +89,7 @@ def torchvision_dataset(cls_name: str, title: str, root: Path, train: bool, how_
     # tarfile errors and more; each is the same user-fixable "files are not there" here.
     except Exception as exc:  # noqa: BLE001
         raise DataError(
-            f"{title} is not in {root} and could not be downloaded ({_reason(exc)}); {how_to_fix}"
+            f"{title} is not in {root} and could not be downloaded ({one_line(exc, limit=_MAX_REASON, with_type=True)}); {how_to_fix}"
         ) from exc
 
 

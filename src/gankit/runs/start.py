@@ -15,9 +15,9 @@ from typing import Any
 from torch import nn
 
 from gankit.errors import CheckpointError, ConfigError
-from gankit.training import checkpoint, distributed
 from gankit.fileio import atomic_write_bytes
 from gankit.runs.folder import fresh_run_dir, next_run_dir
+from gankit.training import checkpoint, distributed
 from gankit.training.config import RunConfig, from_dict, resumable_keys, set_value
 from gankit.training.distributed import Ranks, ranks_from_env
 from gankit.training.loop import Trainer, TrainResult, say

@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gankit.errors import ConfigError, DistributedError
+from gankit.errors import ConfigError, DistributedError, first_line
 from gankit.training.config import choices
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -158,11 +158,6 @@ def shutdown() -> None:
     _control_group = None
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:200]
 
 
 def is_lost_peer(err: BaseException) -> bool:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.data import to_model_space
-from gankit.errors import CheckpointError, GankitError
+from gankit.errors import CheckpointError, GankitError, first_line
 from gankit.losses import after_discriminator_step
 from gankit.models import eval_mode, generate, sample_noise
 from gankit.training import checkpoint, distributed
@@ -360,7 +360,7 @@ class Trainer:
                     else "no checkpoint was written yet")
             raise distributed.DistributedError(
                 f"rank {self.ranks.rank} of {self.ranks.world_size} lost contact with the other ranks at step {self.step} "
-                f"({distributed.first_line(err)}); another rank died or stalled (see its output); {kept}; "
+                f"({first_line(err)}); another rank died or stalled (see its output); {kept}; "
                 f"resume with 'gankit train --resume {self.run_dir}' (any number of ranks)") from None
 
     MAX_ROLLBACKS = 3
