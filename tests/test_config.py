@@ -25,9 +25,9 @@ def test_set_value_checks_types_and_converts_ints_to_floats():
     assert cfg.loss.lr_g == 1.0 and isinstance(cfg.loss.lr_g, float)
     set_value(cfg, "steps", 10)  # a unique bare key
     assert cfg.train.steps == 10
-    with pytest.raises(ConfigError, match="train.steps must be a int"):
+    with pytest.raises(ConfigError, match="train.steps must be an integer"):
         set_value(cfg, "train.steps", "many")
-    with pytest.raises(ConfigError, match="must be a int"):
+    with pytest.raises(ConfigError, match="must be an integer"):
         set_value(cfg, "train.steps", True)
 
 

@@ -306,7 +306,7 @@ def test_discriminator_phase_values_and_stats(name: str) -> None:
     r = real.numpy() @ w + 0.25
     f = fake.numpy() @ w + 0.25
     expected = spec.d_loss(torch.tensor(r), torch.tensor(f)).item()
-    keys = {"loss_d", "d_real", "d_fake", "w_estimate"}
+    keys = {"loss_d", "d_real", "d_fake", "w_estimate", "f_real", "f_fake"}
     if spec.gp_weight > 0:
         expected += spec.gp_weight * (np.linalg.norm(w) - 1.0) ** 2
         keys |= {"gp", "grad_norm_critic"}
@@ -318,6 +318,7 @@ def test_discriminator_phase_values_and_stats(name: str) -> None:
     assert close(stats["d_real"], sigmoid(r).mean())
     assert close(stats["d_fake"], sigmoid(f).mean())
     assert close(stats["w_estimate"], r.mean() - f.mean())
+    assert close(stats["f_real"], r.mean()) and close(stats["f_fake"], f.mean())
     for value in stats.values():
         assert isinstance(value, torch.Tensor) and value.dim() == 0 and not value.requires_grad
     loss.backward()

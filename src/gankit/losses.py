@@ -252,6 +252,9 @@ LOSSES: dict[str, LossSpec] = {
     ),
 }
 
+# Losses whose D is a critic f(x) (no sigmoid, no log): sigmoid(f) means nothing there, f's mean values do.
+CRITIC_LOSSES = frozenset({"wgan", "wgan-gp"})
+
 
 def get_loss(name: str) -> LossSpec:
     """The :class:`LossSpec` called ``name``; ConfigError listing the choices otherwise."""
@@ -290,7 +293,8 @@ def discriminator_phase(
     Returns:
         ``(loss, stats)``; ``stats`` holds detached 0-dim tensors (nothing here syncs the
         device): ``loss_d`` (the total loss), ``d_real`` = mean sigmoid(D(x)), ``d_fake`` =
-        mean sigmoid(D(G(z))), ``w_estimate`` = E f(x) - E f(G(z)) (the W-GAN estimate of
+        mean sigmoid(D(G(z))), ``f_real`` = E f(x) and ``f_fake`` = E f(G(z)) (the raw logits'
+        means: a critic's values), ``w_estimate`` = E f(x) - E f(G(z)) (the W-GAN estimate of
         W1; meaningful for wgan/wgan-gp, reported for all), and, when ``gp_weight > 0``,
         ``gp`` (without lambda) and ``grad_norm_critic`` (mean gradient norm at x_hat).
     """
@@ -303,6 +307,8 @@ def discriminator_phase(
         "d_real": torch.sigmoid(r).mean(),
         "d_fake": torch.sigmoid(f).mean(),
         "w_estimate": r.mean() - f.mean(),
+        "f_real": r.mean(),  # the critic's mean values (what D(x) / D(G(z)) mean for a critic)
+        "f_fake": f.mean(),
     }
     if spec.gp_weight > 0:
         gp, grad_norm = gradient_penalty(D, real, fake, generator=generator, rows=rows)

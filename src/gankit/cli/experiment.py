@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from gankit.errors import ConfigError
 
@@ -32,11 +33,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be >= 0; got {args.seed}")
     if args.name == "all":
         run_all(args.out, quick=args.quick, seed=args.seed)
-        print(f"wrote {args.out}/report.md")
+        print(f"wrote {Path(args.out) / 'report.md'}")
         return 0
     module = get_experiment(args.name)  # a one-line error naming the choices, before any work
     result = run_experiment(args.name, args.out, quick=args.quick, seed=args.seed)
     for line in module.summary(result):
         print(line)
-    print(f"wrote {args.out}/{args.name}.png and {args.out}/{args.name}.json ({result['meta']['wall_s']:.1f} s)")
+    out = Path(args.out)
+    print(f"wrote {out / f'{args.name}.png'} and {out / f'{args.name}.json'} ({result['meta']['wall_s']:.1f} s)")
     return 0

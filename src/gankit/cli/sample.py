@@ -21,8 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto")
 
 
-def write_samples(out: Path, samples: dict) -> str:
-    """Write ``samples`` in the format ``out``'s suffix names; returns a description."""
+def write_samples(out: Path, samples: dict, *, reference=None) -> str:
+    """Write ``samples`` in the format ``out``'s suffix names; returns a description.
+
+    ``reference`` (real 2-D points) is drawn under generated points in a ``.png``, on equal axes.
+    """
     import numpy as np
     import torch
 
@@ -41,8 +44,11 @@ def write_samples(out: Path, samples: dict) -> str:
         return f"{out} ({key} {array.dtype} {list(array.shape)})"
     if out.suffix == ".png":
         out.parent.mkdir(parents=True, exist_ok=True)
-        payload = scatter_png(torch.from_numpy(array)) if key == "points" else png_bytes(image_grid(torch.from_numpy(array)))
-        atomic_write_bytes(out, payload)
+        if key == "points":
+            payload = scatter_png(torch.from_numpy(array), reference, title=f"{len(array)} generated over real data")
+            atomic_write_bytes(out, payload)
+            return f"{out} (a scatter of {len(array)} points over {len(reference) if reference is not None else 0} real ones)"
+        atomic_write_bytes(out, png_bytes(image_grid(torch.from_numpy(array))))
         return f"{out} (a grid of {len(array)})"
     if out.suffix:
         raise ConfigError(f"--out {out}: use a .npz or .png file, or a folder name without a suffix")
@@ -54,6 +60,17 @@ def write_samples(out: Path, samples: dict) -> str:
     return f"{out}/ ({len(array)} PNG files)"
 
 
+def real_points(samples: dict, n: int = 2000):
+    """``n`` fresh points of a toy run's data set (None for images or a data set that is not a toy one)."""
+    import torch
+
+    from gankit.data import TOY_NAMES, toy_sample
+
+    if "points" not in samples or samples["data"] not in TOY_NAMES:
+        return None
+    return toy_sample(samples["data"], n, generator=torch.Generator().manual_seed(0))
+
+
 def run(args: argparse.Namespace) -> int:
     from gankit.runs.sampling import generate_samples
     from gankit.training.runtime import pick_device
@@ -61,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n <= 0:
         raise ConfigError(f"--n must be > 0; got {args.n}")
     samples = generate_samples(args.run, args.n, seed=args.seed, ema=args.ema, device=pick_device(args.device))
-    where = write_samples(Path(args.out), samples)
+    where = write_samples(Path(args.out), samples, reference=real_points(samples))
     weights = "EMA" if samples["ema"] else "raw"
     print(f"wrote {where} from step {samples['step']} ({weights} weights)")
     return 0

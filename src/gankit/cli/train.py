@@ -26,6 +26,11 @@ from gankit.training.config import (
 HELP = "train a GAN / DCGAN / W-GAN (default: DCGAN on the bundled digits) or --resume a run"
 
 
+def plural(n: int, word: str) -> str:
+    """``1 step``, ``2 steps``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
@@ -44,7 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint")
     parser.add_argument("--nproc", type=int, metavar="N",
                         help="train on N local processes with DDP (starts torchrun; --batch-size stays the global batch)")
-    parser.add_argument("--list-keys", action="store_true", help="print every config key with its default and exit")
+    parser.add_argument("--list-keys", action="store_true",
+                        help="print every config key with its default (resolved for points and images) and exit")
+    parser.add_argument("--print-config", action="store_true",
+                        help="dry run: print the resolved config these flags give (data loaded, nothing trained) and exit")
     parser.add_argument("--list-presets", action="store_true", help="print the shipped presets and exit")
 
 
@@ -67,8 +75,30 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 
 def _print_keys() -> None:
+    """Every key: its type, its default, and for keys resolved per kind what points and images get."""
+    from gankit.training.defaults import resolve
+
+    kinds = {"points": resolve(RunConfig(), data_kind="points", image_size=None).to_dict(),
+             "images": resolve(RunConfig(), data_kind="images", image_size=32).to_dict()}
+    print("defaults of keys resolved per kind are shown for the default loss (gan-ns); "
+          "'gankit train ... --print-config' shows them for any setting")
     for key, kind, default, doc in describe_keys():
-        print(f"{key:24s} {default:12s} {kind:40s} {doc}")
+        if default == "(resolved)":
+            section, name = key.split(".")
+            default = " | ".join(f"{k}: {values[section][name]!r}" for k, values in kinds.items())
+        print(f"{key:24s} {default:32s} {kind:36s} {doc}")
+
+
+def _print_config(cfg: RunConfig) -> None:
+    """The config a run of ``cfg`` would write to config.json: resolved against its data and device."""
+    from gankit.training.defaults import resolve
+    from gankit.training.runtime import pick_device, resolve_runtime
+    from gankit.training.setup import load_data
+
+    dataset = load_data(cfg)
+    image_size = dataset.shape[-1] if dataset.kind == "images" else None
+    resolved = resolve_runtime(resolve(cfg, data_kind=dataset.kind, image_size=image_size), pick_device(cfg.train.device))
+    print(resolved.to_json())
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -92,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
             first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
             print(f"{path.stem:16s} {first}")
         return 0
+    if args.print_config:
+        if args.resume:
+            raise ConfigError("--print-config shows a new run's config; a run's own is in RUN/config.json")
+        _print_config(build_config(args))
+        return 0
     if args.nproc is not None:
         return _launch(args)
     if args.resume:
@@ -113,6 +148,6 @@ def run(args: argparse.Namespace) -> int:
                   f"continue with: gankit train --resume {result.run_dir}")
         return 130
     if speaks:
-        print(f"done: {result.step} steps; samples in {result.run_dir / 'samples.png'}, "
+        print(f"done: {plural(result.step, 'step')}; samples in {result.run_dir / 'samples.png'}, "
               f"checkpoint {result.last_checkpoint}")
     return 0

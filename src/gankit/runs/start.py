@@ -20,6 +20,7 @@ from gankit.runs.folder import fresh_run_dir, next_run_dir
 from gankit.training import checkpoint, distributed
 from gankit.training.config import RunConfig, from_dict, resumable_keys, set_value
 from gankit.training.distributed import Ranks, ranks_from_env
+from gankit.training.export import GENERATOR_FILE
 from gankit.training.loop import Trainer, TrainResult, say
 from gankit.training.setup import build
 
@@ -125,6 +126,13 @@ def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, log: Cal
         return _resume(run_dir, ranks, overrides or {}, log, callbacks, networks)
 
 
+def _refuse_finished(run_dir: Path, step: int, steps: int | None) -> None:
+    """A finished run has nothing left to do at its own ``train.steps``: say how to train it further."""
+    if steps is not None and step >= steps and (run_dir / GENERATOR_FILE).is_file():
+        raise ConfigError(f"{run_dir} already finished its {steps} steps; to train it further, give a larger total, "
+                          f"e.g. gankit train --resume {run_dir} --steps {2 * steps}")
+
+
 def _resume(run_dir: Path, ranks: Ranks, overrides: dict[str, Any], log: Callable[[str], None],
             callbacks: Iterable[Any], networks: tuple[nn.Module, nn.Module] | None) -> TrainResult:
     """Every rank loads the same checkpoint (the run folder must be shared by the nodes)."""
@@ -142,7 +150,8 @@ def _resume(run_dir: Path, ranks: Ranks, overrides: dict[str, Any], log: Callabl
         set_value(cfg, key, value)
     parts = build(cfg, ranks=ranks, networks=networks)
     trainer = Trainer(parts, run_dir, log=log, callbacks=callbacks)
-    trainer.load_state_dict(state)
+    trainer.load_state_dict(state)  # a checkpoint that does not fit is refused first
+    _refuse_finished(run_dir, trainer.step, parts.cfg.train.steps)
     trainer.last_checkpoint = file
     if ranks.is_main:
         atomic_write_bytes(run_dir / "config.json", (parts.cfg.to_json() + "\n").encode())

@@ -254,6 +254,9 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+TYPE_WORDS = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
+
+
 def declared(name: str) -> Key:
     """The declaration of ``section.key`` (already qualified)."""
     return {key.name: key for key in declared_keys()}[name]
@@ -265,7 +268,7 @@ def _coerce(value: Any, key: Key) -> Any:
     if value is None:
         if key.optional:
             return None
-        raise ConfigError(f"{key.name} cannot be empty; give a {base.__name__}")
+        raise ConfigError(f"{key.name} cannot be empty; give {TYPE_WORDS.get(base, base.__name__)}")
     if base is bool:
         if isinstance(value, bool):
             return value
@@ -286,7 +289,7 @@ def _coerce(value: Any, key: Key) -> Any:
             return str(value)
         if isinstance(value, datetime.date):  # YAML reads 2020-01-01 (a folder name, say) as a date
             return value.isoformat()
-    raise ConfigError(f"{key.name} must be a {base.__name__}, got {value!r}")
+    raise ConfigError(f"{key.name} must be {TYPE_WORDS.get(base, base.__name__)}, got {value!r}")
 
 
 def _split_key(key: str) -> tuple[str, str]:

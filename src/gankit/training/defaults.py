@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from gankit.errors import ConfigError
 from gankit.losses import get_loss
 from gankit.training.config import RunConfig, replace, validate
 
@@ -41,6 +42,21 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# settings that only images have: (key, flag a user gives it with)
+IMAGE_ONLY = (("data.image_size", "--image-size"), ("data.channels", "--set data.channels"),
+              ("data.root", "--set data.root"))
+
+
+def refuse_inapplicable(cfg: RunConfig, data_kind: str) -> None:
+    """A setting that does not apply to this kind of data is an error, never silently ignored."""
+    if data_kind != "points":
+        return
+    for key, flag in IMAGE_ONLY:
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name) is not None:
+            raise ConfigError(f"{key} applies to images only, but {cfg.data.name} is a set of 2-D points; drop {flag}")
+
+
 def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunConfig:
     """Fill every ``None`` from the data kind and the loss's paper defaults; returns a new config.
 
@@ -51,6 +67,7 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunCon
     """
     out = replace(cfg)
     validate(out)
+    refuse_inapplicable(out, data_kind)
     kind = KIND_DEFAULTS[data_kind]
     tuned = dict(kind.get("loss", {}).get(out.loss.name, {}))  # this kind's replacements of paper settings
     steps = tuned.pop("steps", kind["steps"])

@@ -5,7 +5,8 @@ Checked every tick over the statistics read back from the device (no extra sync)
 - the discriminator wins outright: mean D(x) > 0.99 and D(G(z)) < 0.01 for a whole window, so
   log(1 - D(G(z))) saturates and the generator's gradient vanishes (tutorial, section 3);
 - sample diversity collapses: the mean pairwise distance of the fixed-noise samples falls below
-  10% of the real data's (mode collapse);
+  10% of the real data's (mode collapse); not before step ``warmup`` (a fresh generator maps all
+  its noise near one point, which is no collapse: it has not trained yet);
 - under a gradient penalty, the critic's mean gradient norm drifts out of [0.5, 2], i.e. far from
   the 1 the penalty asks for (Gulrajani et al. 2017).
 """
@@ -34,6 +35,7 @@ class HealthMonitor:
     loss: str
     window: int = 200
     repeat_every: int = 2000
+    warmup: int = 200  # generator steps before the diversity alert may fire
     rows: deque = field(default_factory=lambda: deque(maxlen=200))
     last_alert: dict[str, int] = field(default_factory=dict)
 
@@ -63,7 +65,8 @@ class HealthMonitor:
             losses = "gan-ns or wgan-gp" if self.loss == "gan-minimax" else "wgan-gp"
             alerts.append(f"the discriminator has won outright for {self.window} steps (D(x) {d_real:.3f}, D(G(z)) {d_fake:.3g}): "
                           f"the generator's gradient is vanishing; try --loss {losses}, a lower loss.lr_d, or fewer --d-steps")
-        if diversity_ratio is not None and diversity_ratio < 0.1 and self._due("collapse", step):
+        if (diversity_ratio is not None and diversity_ratio < 0.1 and step >= self.warmup
+                and self._due("collapse", step)):
             alerts.append(f"sample diversity collapsed to {diversity_ratio:.1%} of the data's (mode collapse); "
                           "try --loss wgan-gp, more --d-steps, a lower loss.lr_g, or EMA")
         grad = self._mean("grad_norm_critic")

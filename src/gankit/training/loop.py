@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from gankit.data import to_model_space
 from gankit.errors import CheckpointError, GankitError, first_line
-from gankit.losses import after_discriminator_step
+from gankit.losses import CRITIC_LOSSES, after_discriminator_step
 from gankit.models import eval_mode, generate, sample_noise
 from gankit.training import checkpoint, distributed
 from gankit.training.batches import EpochBatches
@@ -319,7 +319,7 @@ class Trainer:
         t = self.cfg.train
         if self.is_main:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        progress = Progress(total=t.steps, start=self.step, log=self.log)
+        progress = Progress(total=t.steps, start=self.step, log=self.log, critic=self.cfg.loss.name in CRITIC_LOSSES)
         interrupted = False
         with GracefulInterrupt(self.log, debounce_s=2.0 if self.ranks.enabled else 0.0) as stop, self.lost_peers():
             self.callbacks.on_start(self)

@@ -8,10 +8,15 @@ from collections.abc import Callable
 
 KEYS = (("loss_d", "loss_d"), ("loss_g", "loss_g"), ("d_real", "D(x)"), ("d_fake", "D(G(z))"),
         ("w_estimate", "W"), ("grad_norm_g", "|g_G|"))
+# a critic's sigmoid(f) is about 0 or 1 and means nothing: show its mean values instead
+CRITIC_KEYS = (("loss_d", "loss_d"), ("loss_g", "loss_g"), ("f_real", "f(x)"), ("f_fake", "f(G(z))"),
+               ("w_estimate", "W"), ("grad_norm_g", "|g_G|"))
 
 
-def summarise(row: dict) -> str:
-    return "  ".join(f"{label} {row[key]:.4g}" for key, label in KEYS if key in row)
+def summarise(row: dict, *, critic: bool = False) -> str:
+    """One line of a statistics row: D's probabilities for a discriminator, f's mean values for a critic."""
+    keys = CRITIC_KEYS if critic else KEYS
+    return "  ".join(f"{label} {row[key]:.4g}" for key, label in keys if key in row)
 
 
 def _clock(seconds: float) -> str:
@@ -22,8 +27,9 @@ def _clock(seconds: float) -> str:
 class Progress:
     """Reports progress every time statistics are read back from the device."""
 
-    def __init__(self, total: int, start: int, log: Callable[[str], None] = print, *, tty: bool | None = None) -> None:
-        self.total, self.start, self.log = total, start, log
+    def __init__(self, total: int, start: int, log: Callable[[str], None] = print, *, tty: bool | None = None,
+                 critic: bool = False) -> None:
+        self.total, self.start, self.log, self.critic = total, start, log, critic
         self.t0 = time.perf_counter()
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.bar = None
@@ -36,12 +42,12 @@ class Progress:
         last = rows[-1] if rows else {}
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(summarise(last), refresh=True)
+            self.bar.set_postfix_str(summarise(last, critic=self.critic), refresh=True)
             return
         elapsed = time.perf_counter() - self.t0
         rate = (step - self.start) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - step) / rate if rate > 0 else 0.0
-        self.log(f"step {step}/{self.total}  {rate:.2f} steps/s  ETA {_clock(eta)}  {summarise(last)}")
+        self.log(f"step {step}/{self.total}  {rate:.2f} steps/s  ETA {_clock(eta)}  {summarise(last, critic=self.critic)}")
 
     def close(self) -> None:
         if self.bar is not None:
