@@ -16,12 +16,15 @@ import torch
 from torch import nn
 
 import gankit.cli
-from gankit.data import load_dataset, toy_sample
+from gankit.data import images_to_uint8, load_dataset, toy_sample
 from gankit.errors import GankitError
 from gankit.metrics import evaluate as E
 from gankit.metrics import features as F
-from gankit.metrics.image import image_metrics
+from gankit.metrics.image import fid_state_size, image_metrics
 from gankit.metrics.toy import evaluate_toy
+from gankit.training import evaluation as EV
+from gankit.training.config import load_config
+from gankit.training.distributed import Ranks
 
 
 class StandInClassifier(nn.Module):
@@ -187,6 +190,72 @@ def test_with_the_real_domain_classifier_interface(tmp_path, capsys):
     assert "features classifier-digits-8px-c1-" in out and "class histogram" in out
     m = E.evaluate_samples({"images": reference_images(60)}, "digits")["metrics"]
     assert abs(m["fid"]) < 1e-6 and m["precision"] == m["recall"] == 1.0  # samples == real subset
+
+
+# --------------------------------------------------------------------------------------------
+# periodic evaluation during training: summed float64 FID state instead of gathered features
+
+
+class BlendGenerator(nn.Module):
+    """z [N, 4] -> a softmax blend of 16 real digits [N, 1, 8, 8] in model space [-1, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.templates = reference_images(16).float().flatten(1) / 127.5 - 1
+        self.mix = nn.Parameter(3 * torch.randn(4, 16, generator=torch.Generator().manual_seed(1)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return ((z @ self.mix).softmax(dim=1) @ self.templates.to(z.device)).view(-1, 1, 8, 8)
+
+
+def digits_config():
+    return load_config(overrides={"data.name": "digits", "data.image_size": 8, "model.z_dim": 4})
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_periodic_fid_from_summed_rank_states_equals_the_gathered_score(standin, world_size):
+    """Each rank's float64 sums, added as all_reduce(SUM) adds them, give ImageEvaluator.score's FID
+    and class histogram on the same (gathered) features."""
+    G, cfg, cpu, n = BlendGenerator(), digits_config(), torch.device("cpu"), 150
+    ev = E.image_evaluator("digits", image_size=8, n=n)
+    per_rank = [EV.image_statistics(ev, EV.generate_share(G, cfg, n=n, device=cpu, ranks=Ranks(r, world_size)), cpu)
+                for r in range(world_size)]
+    assert [len(p) for p in per_rank] == [2] * world_size
+    assert per_rank[0][0].shape == (fid_state_size(16),) and per_rank[0][1].shape == (10,)
+    summed = [torch.stack(parts).sum(dim=0) for parts in zip(*per_rank, strict=True)]
+    got = EV.score_statistics(ev, summed)
+
+    whole = EV.generate_share(G, cfg, n=n, device=cpu)  # every raw feature on one process: the old path
+    want = ev.score(*ev.extract(images_to_uint8(whole)))
+    assert set(got) == {"fid", "class_counts", "classes_covered"}
+    assert want["fid"] > 0.01
+    assert got["fid"] == pytest.approx(want["fid"], rel=1e-6)
+    assert got["class_counts"] == want["class_counts"] and sum(got["class_counts"]) == n
+    assert got["classes_covered"] == want["classes_covered"] > 1
+
+
+def test_evaluate_generator_reports_fid_and_class_histogram(standin):
+    G, cfg, cpu = BlendGenerator(), digits_config(), torch.device("cpu")
+    metric, value, metrics = EV.evaluate_generator(G, cfg, n=120, device=cpu)
+    ev = E.image_evaluator("digits", image_size=8, n=120)
+    want = ev.score(*ev.extract(images_to_uint8(EV.generate_share(G, cfg, n=120, device=cpu))))
+    assert metric == "fid" and value == metrics["fid"] == pytest.approx(want["fid"], rel=1e-6)
+    assert metrics == {"fid": value, "class_counts": want["class_counts"], "classes_covered": want["classes_covered"]}
+
+
+def test_sum_over_ranks_sends_one_flat_vector_and_restores_shapes(monkeypatch):
+    calls = []
+
+    def all_reduce(t, op):  # a stand-in for 2 ranks that hold the same tensors
+        calls.append(t.shape)
+        t.mul_(2)
+
+    monkeypatch.setattr(EV.dist, "all_reduce", all_reduce)
+    state, counts = torch.arange(21, dtype=torch.float64), torch.tensor([3.0, 0.0, 5.0], dtype=torch.float64)
+    out = EV.sum_over_ranks([state, counts], Ranks(0, 2, enabled=True), torch.device("cpu"))
+    assert calls == [(24,)]
+    assert torch.equal(out[0], 2 * state) and torch.equal(out[1], 2 * counts)
+    assert EV.sum_over_ranks([state], Ranks(), torch.device("cpu"))[0] is state  # one process: no collective
 
 
 def test_default_feature_space():

@@ -13,13 +13,10 @@ from scipy.spatial.distance import cdist
 from gankit.errors import GankitError
 from gankit.metrics.image import (
     FID,
-    KID,
-    DensityCoverage,
-    InceptionScore,
-    PrecisionRecall,
     density_coverage,
     fid,
     fid_from_stats,
+    fid_state_size,
     image_metrics,
     inception_score,
     kid,
@@ -90,6 +87,63 @@ def test_fid_keep_real_survives_reset():
     assert metric.compute() == pytest.approx(fid(x, z), rel=1e-10)
 
 
+def test_fid_states_of_shards_add_up_to_the_whole_set():
+    """What DDP evaluation does: each rank's state of its shard, summed element-wise (all_reduce SUM)."""
+    x, y = gaussian(900, 9, 30), gaussian(700, 9, 31, shift=0.3, scale=1.2)
+    shards = []
+    for part in y.float().tensor_split(3):
+        rank = FID(num_features=9)
+        rank.update(part, real=False)
+        shards.append(rank.state(real=False))
+    summed = torch.stack(shards).sum(dim=0)
+    assert summed.dtype == torch.float64 and summed.shape == (fid_state_size(9),) == (1 + 9 + 81,)
+    assert summed[0] == 700
+    metric = FID()
+    metric.update(x.float(), real=True)
+    metric.add_state(summed, real=False)
+    assert metric.compute() == pytest.approx(fid(x.float(), y.float()), rel=1e-10)
+    # the sums themselves: n, sum x, sum x x^T of the whole set
+    y64 = y.float().double()
+    assert torch.allclose(summed[1:10], y64.sum(dim=0), rtol=1e-12)
+    assert torch.allclose(summed[10:].reshape(9, 9), y64.T @ y64, rtol=1e-12)
+
+
+def test_fid_merge_and_state_round_trip():
+    x, y = gaussian(400, 5, 32), gaussian(300, 5, 33, shift=0.5)
+    a, b = FID(), FID()
+    a.update(x[:150], real=True)
+    a.update(y[:100], real=False)
+    b.update(x[150:], real=True)
+    b.update(y[100:], real=False)
+    a.merge(b)
+    assert a.compute() == pytest.approx(fid(x, y), rel=1e-10)
+    copy = FID()
+    copy.add_state(a.state(real=True), real=True)
+    copy.add_state(a.state(real=False), real=False)
+    assert copy.compute() == pytest.approx(a.compute(), rel=1e-12)
+
+
+def test_fid_empty_set_with_known_width_is_zero_state():
+    metric = FID(num_features=4)
+    assert torch.equal(metric.state(real=False), torch.zeros(21, dtype=torch.float64))
+    metric.add_state(metric.state(real=False), real=False)  # a rank with no samples adds nothing
+    metric.update(gaussian(50, 4, 34), real=True)
+    with pytest.raises(GankitError, match="at least 2 samples"):
+        metric.compute()
+    with pytest.raises(GankitError, match="no features yet"):
+        FID().state(real=True)
+
+
+def test_fid_state_refuses_wrong_widths_and_lengths():
+    metric = FID(num_features=3)
+    with pytest.raises(GankitError, match="3 features"):
+        metric.update(gaussian(10, 4, 35), real=True)
+    with pytest.raises(GankitError, match="1 \\+ F"):
+        metric.add_state(torch.zeros(12, dtype=torch.float64), real=True)
+    with pytest.raises(GankitError, match="sample count"):
+        metric.add_state(torch.full((13,), 0.5, dtype=torch.float64), real=True)
+
+
 def test_fid_rejects_width_mismatch():
     with pytest.raises(GankitError, match="width"):
         fid(gaussian(10, 3, 0), gaussian(10, 4, 0))
@@ -134,16 +188,6 @@ def test_kid_identical_sets_near_zero():
     assert abs(mean) < 2 * std and abs(mean) < 0.02 * shifted
 
 
-def test_kid_k_batches_equal_one_batch():
-    x, y = gaussian(400, 6, 12), gaussian(300, 6, 13, shift=0.2)
-    metric = KID(subsets=5, subset_size=100, seed=3)
-    for chunk in x.split(150):
-        metric.update(chunk, real=True)
-    for chunk in y.split(40):
-        metric.update(chunk, real=False)
-    assert metric.compute() == kid(x, y, subsets=5, subset_size=100, seed=3)
-
-
 # --------------------------------------------------------------------------------------------
 # precision / recall, density / coverage
 
@@ -168,6 +212,9 @@ def test_knn_metrics_match_brute_force_reference():
     got = knn_metrics(x, y, chunk=64)  # chunks that do not divide the sizes
     assert got == pytest.approx(ref, abs=1e-12)
     assert 0.0 < ref["precision"] < 1.0 and 0.0 < ref["recall"] < 1.0  # a non-trivial case
+    # the one-metric forms are the same computation
+    assert precision_recall(x, y, chunk=100) == pytest.approx((ref["precision"], ref["recall"]), abs=1e-12)
+    assert density_coverage(x, y, chunk=100) == pytest.approx((ref["density"], ref["coverage"]), abs=1e-12)
 
 
 def test_identical_sets_give_perfect_precision_recall_coverage():
@@ -201,19 +248,6 @@ def test_fake_covering_half_the_clusters_has_half_recall_and_coverage():
     assert half["coverage"] == pytest.approx(0.5 * full["coverage"], abs=0.03)
     assert half["precision"] == pytest.approx(full["precision"], abs=0.03)
     assert half["density"] == pytest.approx(full["density"], abs=0.1)
-
-
-def test_knn_accumulators_k_batches_equal_one_batch():
-    x, y = gaussian(300, 4, 21), gaussian(200, 4, 22, shift=0.3)
-    pr, dc = PrecisionRecall(), DensityCoverage()
-    for chunk in x.split(70):
-        pr.update(chunk, real=True)
-        dc.update(chunk, real=True)
-    for chunk in y.split(45):
-        pr.update(chunk, real=False)
-        dc.update(chunk, real=False)
-    assert pr.compute() == precision_recall(x, y)
-    assert dc.compute() == density_coverage(x, y)
 
 
 def test_knn_needs_more_samples_than_k():
@@ -260,14 +294,6 @@ def test_is_matches_torchmetrics():
     ref, _ = tm.compute()
     mean, _ = inception_score(probs, splits=1)
     assert mean == pytest.approx(float(ref), rel=1e-6)
-
-
-def test_is_k_batches_equal_one_batch():
-    probs = random_probs(300, 5, 27)
-    metric = InceptionScore(splits=4, seed=1)
-    for chunk in probs.split(64):
-        metric.update(chunk)
-    assert metric.compute() == inception_score(probs, splits=4, seed=1)
 
 
 def test_is_rejects_non_probabilities():

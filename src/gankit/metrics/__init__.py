@@ -3,7 +3,8 @@
 * :mod:`~gankit.metrics.toy`: mode metrics for 2-D mixtures (modes captured, high-quality
   fraction, reverse KL, W1, histogram JS).
 * :mod:`~gankit.metrics.image`: FID, KID, precision / recall, density / coverage, Inception Score
-  over feature matrices (pure functions and batch accumulators).
+  over feature matrices (pure functions), and the FID accumulator whose float64 sums add up
+  across batches and data-parallel ranks (what periodic evaluation during training uses).
 * :mod:`~gankit.metrics.features` / :mod:`~gankit.metrics.inception`: the feature spaces
   (domain classifier, FID Inception-v3) and the real-feature cache.
 * :mod:`~gankit.metrics.evaluate`: scoring a run or a sample file (``gankit evaluate``).
@@ -19,10 +20,6 @@ from gankit.metrics.evaluate import (
 from gankit.metrics.features import FEATURES, default_feature_space, get_extractor
 from gankit.metrics.image import (
     FID,
-    KID,
-    DensityCoverage,
-    InceptionScore,
-    PrecisionRecall,
     density_coverage,
     fid,
     fid_from_stats,
@@ -37,11 +34,7 @@ from gankit.metrics.toy import evaluate_toy, mode_metrics
 __all__ = [
     "FEATURES",
     "FID",
-    "KID",
-    "DensityCoverage",
     "ImageEvaluator",
-    "InceptionScore",
-    "PrecisionRecall",
     "check_samples",
     "default_feature_space",
     "density_coverage",

@@ -39,6 +39,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
 from gankit.data import load_dataset, to_model_space
@@ -244,11 +247,9 @@ def save_classifier(
     Returns:
         The path written.
     """
-    from safetensors.torch import save
-
     path = Path(path).expanduser()
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = save(tensors, metadata=_metadata(model, extra))
+    blob = safetensors_bytes(tensors, metadata=_metadata(model, extra))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, blob)
     return path
@@ -260,8 +261,6 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     Raises:
         CheckpointError: the file is unreadable, not safetensors, or not a gankit classifier.
     """
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
@@ -298,8 +297,6 @@ def read_classifier(path: str | os.PathLike[str], *, device: Any = None) -> Doma
     Raises:
         CheckpointError: unreadable, foreign or inconsistent file.
     """
-    from safetensors.torch import load_file
-
     meta = read_metadata(path)
     try:
         model = DomainClassifier(

@@ -1,7 +1,7 @@
 """Score generated samples against their dataset: the library side of ``gankit evaluate``.
 
 * :func:`evaluate_samples` scores samples in memory (a dict with ``images`` uint8
-  ``[N, C, H, W]`` or ``points`` float32 ``[N, 2]``, as :func:`gankit.sampling.generate_samples`
+  ``[N, C, H, W]`` or ``points`` float32 ``[N, 2]``, as :func:`gankit.runs.sampling.generate_samples`
   returns and ``gankit sample`` saves). Points get the toy mode metrics
   (:mod:`gankit.metrics.toy`); images get FID, KID, precision / recall, density / coverage and
   IS in a feature space (:mod:`gankit.metrics.features`), plus the domain classifier's class
@@ -13,6 +13,8 @@
 Repeated calls (the trainer scoring every N steps) are cheap: the feature extractor and the real
 features are kept in memory per (dataset, size, channels, feature space, weights, n, split,
 device), and the real features are also cached on disk (see :mod:`gankit.metrics.features`).
+The trainer's periodic FID needs no raw generated features in one place: it adds per-rank float64
+sums into :meth:`ImageEvaluator.real_fid` (see :class:`gankit.metrics.image.FID`).
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit.data import load_dataset, toy_modes
 from gankit.errors import GankitError
 from gankit.fileio import atomic_write_bytes
 from gankit.metrics import features as F
-from gankit.metrics.image import image_metrics
+from gankit.metrics.image import FID, image_metrics
 from gankit.metrics.toy import DEFAULT_TOY_SAMPLES, evaluate_toy
 
 DEFAULT_N_IMAGES = 10_000
@@ -134,8 +137,6 @@ class ImageEvaluator:
                  inception_weights: str | None = None, classifier_weights: str | None = None,
                  n_real: int = DEFAULT_N_IMAGES, split: str = "train", device: str | torch.device = "cpu",
                  use_cache: bool = True) -> None:
-        from gankit.data import load_dataset
-
         kwargs: dict[str, Any] = {"image_size": image_size, "split": split}
         if channels is not None:
             kwargs["channels"] = channels
@@ -153,6 +154,7 @@ class ImageEvaluator:
                                          weights=weights, device=self.device)
         self._real_source = (ds.data, n_real, use_cache)
         self._real: Tensor | None = None
+        self._real_fid_state: Tensor | None = None
         self.histogram = self._histogram_classifier(data, image_size)
 
     @property
@@ -196,13 +198,42 @@ class ImageEvaluator:
         return fake, probs, cls_probs
 
     def score(self, fake: Tensor, probs: Tensor, cls_probs: Tensor | None = None, *, seed: int = 0) -> dict[str, Any]:
-        """Metrics from the output of :meth:`extract` (for one set of images)."""
+        """Every metric from the output of :meth:`extract` (for one whole set of images).
+
+        Returns:
+            :func:`gankit.metrics.image.image_metrics` of the real and generated features, plus
+            ``class_counts`` and ``classes_covered`` (:func:`class_histogram`) with ``cls_probs``.
+        """
         out: dict[str, Any] = image_metrics(self.real.to(self.device), fake.to(self.device), probs=probs, seed=seed)
         if cls_probs is not None:
-            counts = torch.bincount(cls_probs.argmax(dim=1), minlength=cls_probs.shape[1])
-            out["class_counts"] = [int(c) for c in counts]
-            out["classes_covered"] = int((counts > 0).sum())
+            out.update(class_histogram(class_counts(cls_probs)))
         return out
+
+    def real_fid(self) -> FID:
+        r"""A fresh :class:`~gankit.metrics.image.FID` whose real set holds this evaluator's real features.
+
+        The real sums (:math:`n`, :math:`\sum x`, :math:`\sum x x^\top`, float64) are computed on
+        first use, on :attr:`device`, and kept; add generated features with ``update(x, real=False)``
+        or summed per-rank states with ``add_state(state, real=False)``. Its ``compute()`` equals the
+        ``fid`` of :meth:`score` for the same generated features, up to float64 rounding.
+        """
+        if self._real_fid_state is None:
+            real = FID()
+            real.update(self.real.to(self.device), real=True)
+            self._real_fid_state = real.state(real=True)
+        acc = FID(num_features=self.extractor.num_features)
+        acc.add_state(self._real_fid_state, real=True)
+        return acc
+
+
+def class_counts(cls_probs: Tensor) -> Tensor:
+    """How many rows of class probabilities ``[N, K]`` fall in each class (argmax): int64 ``[K]``."""
+    return torch.bincount(cls_probs.argmax(dim=1), minlength=cls_probs.shape[1])
+
+
+def class_histogram(counts: Tensor) -> dict[str, Any]:
+    """``class_counts`` (a list of K ints) and ``classes_covered`` (classes with a sample) of counts ``[K]``."""
+    return {"class_counts": [int(c) for c in counts], "classes_covered": int((counts > 0).sum())}
 
 
 @functools.lru_cache(maxsize=4)
@@ -270,8 +301,6 @@ def evaluate_samples(
     x = _take(x, n, "the samples")
     out: dict[str, Any] = {"data": data, "kind": kind, "n": len(x), "seed": seed}
     if kind == "points":
-        from gankit.data import toy_modes
-
         try:
             toy_modes(data)
         except GankitError as err:

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from gankit.errors import GankitError
 from gankit.fileio import atomic_write_bytes
+from gankit.metrics import classifier
 from gankit.metrics.inception import InceptionExtractor, cache_root, caching_enabled
 
 # datasets whose labels let gankit train a domain classifier; elsewhere the default is inception
@@ -53,9 +54,7 @@ class Extractor(Protocol):
 
 
 def load_classifier(data: str, *, image_size: int, path: str | None = None, device: Any = None) -> torch.nn.Module:
-    """gankit's trained domain classifier for ``data`` (imported late: it lives in its own module)."""
-    from gankit.metrics import classifier
-
+    """gankit's trained domain classifier for ``data`` (:func:`gankit.metrics.classifier.load_classifier`)."""
     return classifier.load_classifier(data, image_size=image_size, path=path, device=device)
 
 

@@ -1,13 +1,16 @@
 r"""Sample-quality metrics over feature matrices: FID, KID, precision / recall, density /
 coverage and the Inception Score.
 
-Every metric exists twice: a pure function of feature tensors (``fid`` / ``fid_from_stats``,
-``kid``, ``precision_recall``, ``density_coverage``, ``inception_score``; ``knn_metrics`` gives
-the four k-NN metrics from one pass and ``image_metrics`` all of them), and a torchmetrics-style
-accumulator (``FID``, ``KID``, ``PrecisionRecall``, ``DensityCoverage``, ``InceptionScore``)
-with ``update()`` / ``compute()`` / ``reset()``. FID keeps running sums in float64, so any split
-into batches gives the same statistics as one batch; the others keep the features themselves
-and compute on their concatenation, so k batches give exactly the one-batch answer.
+Each metric is a pure function of feature tensors (``fid`` / ``fid_from_stats``, ``kid``,
+``precision_recall``, ``density_coverage``, ``inception_score``; ``knn_metrics`` gives the four
+k-NN metrics from one pass and ``image_metrics`` all of them). FID alone also has an accumulator,
+:class:`FID` (``update()`` / ``compute()`` / ``reset()``): it keeps float64 sums whose size does
+not grow with the number of samples and which add up across batches and across processes, so
+data-parallel ranks sum their states (one ``all_reduce``) instead of sending every feature to one
+rank. That is how periodic evaluation during training scores FID
+(:func:`gankit.training.evaluation.evaluate_generator`). KID and the k-NN metrics need the
+features themselves and IS needs the probabilities, so they are computed on whole sets
+(``gankit evaluate``).
 
 Features are ``[N, F]`` tensors from any extractor (:mod:`gankit.metrics.features`); the
 feature space decides what the numbers mean. FID's matrix square root and KID's kernel come from
@@ -77,13 +80,32 @@ def _float64(x: Tensor) -> Tensor:
 
 
 def feature_sums(x: Tensor) -> tuple[Tensor, Tensor, int]:
-    """Float64 running sums ``(sum x [F], sum x x^T [F, F], n)`` of features ``[N, F]``."""
+    r"""Float64 sums of features ``x [N, F]``: :math:`(S_1, S_2, n) = (\sum_i x_i, \sum_i x_i x_i^\top, N)`.
+
+    Returns:
+        ``(S_1 [F], S_2 [F, F], n)``, on ``x``'s device (the CPU for MPS).
+    """
     x = _float64(x)
     return x.sum(dim=0), x.T @ x, x.shape[0]
 
 
 def stats_from_sums(s1: Tensor, s2: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    r"""Mean ``[F]`` and unbiased covariance ``[F, F]``: :math:`\Sigma = (S_2 - n\mu\mu^\top)/(n-1)`."""
+    r"""Mean and unbiased covariance from the sums of :func:`feature_sums`.
+
+    .. math::
+        \mu = S_1 / n, \qquad \Sigma = \frac{S_2 - n\,\mu\mu^\top}{n - 1}
+
+    Args:
+        s1: :math:`\sum_i x_i` ``[F]``.
+        s2: :math:`\sum_i x_i x_i^\top` ``[F, F]``.
+        n: number of samples summed (at least 2).
+
+    Returns:
+        ``(mu [F], sigma [F, F])``.
+
+    Raises:
+        GankitError: fewer than 2 samples.
+    """
     if n < 2:
         raise GankitError(f"FID needs at least 2 samples per set, got {n}")
     mu = s1 / n
@@ -108,40 +130,131 @@ def fid_from_stats(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> 
     Args:
         mu1, mu2: means ``[F]``.
         sigma1, sigma2: covariances ``[F, F]``.
+
+    Returns:
+        The FID, a float (0 for identical statistics).
     """
     args = [torch.as_tensor(t).detach().to("cpu", torch.float64) for t in (mu1, sigma1, mu2, sigma2)]
     return float(_compute_fid(*args))
 
 
 def fid(real: Tensor, fake: Tensor) -> float:
-    """FID [1] between feature sets ``real [N, F]`` and ``fake [M, F]``."""
+    r"""FID [1] between feature sets ``real [N, F]`` and ``fake [M, F]``.
+
+    :math:`\|\mu_1 - \mu_2\|^2 + \mathrm{Tr}(\Sigma_1 + \Sigma_2 - 2 (\Sigma_1 \Sigma_2)^{1/2})`
+    with each set's mean and unbiased covariance (:func:`feature_stats`, float64).
+    """
     real, fake = _check_pair(real, fake, 2)
     return fid_from_stats(*feature_stats(real), *feature_stats(fake))
 
 
+def fid_state_size(num_features: int) -> int:
+    """Length ``1 + F + F * F`` of one set's :meth:`FID.state` for ``F`` features."""
+    return 1 + num_features + num_features * num_features
+
+
+def _width_of_state(length: int) -> int:
+    """``F`` such that ``1 + F + F * F == length``."""
+    f = int(round((-1 + (4 * length - 3) ** 0.5) / 2))
+    if f < 1 or fid_state_size(f) != length:
+        raise GankitError(f"an FID state has 1 + F + F*F values; {length} is no such length")
+    return f
+
+
 class FID:
-    """FID [1] accumulated over batches: float64 sums of ``x`` and ``x x^T`` per set.
+    r"""FID [1] accumulated over batches and over processes.
+
+    Each set (real, fake) is kept as float64 sums: the count :math:`n`, :math:`S_1 = \sum_i x_i`
+    ``[F]`` and :math:`S_2 = \sum_i x_i x_i^\top` ``[F, F]``. Sums over disjoint parts of a set add
+    up, so any split into batches, or into the shards of data-parallel ranks, gives the statistics
+    of the whole set up to float64 rounding. :meth:`compute` turns them into
+
+    .. math::
+        \mu = S_1 / n, \qquad \Sigma = \frac{S_2 - n\,\mu\mu^\top}{n - 1}, \qquad
+        \mathrm{FID} = \|\mu_r - \mu_g\|^2 + \mathrm{Tr}\big(\Sigma_r + \Sigma_g
+        - 2 (\Sigma_r \Sigma_g)^{1/2}\big)
+
+    (:func:`stats_from_sums`, :func:`fid_from_stats`); it equals :func:`fid` of the concatenated
+    sets. Across processes, :meth:`state` packs one set into a flat float64 vector
+    ``[n, S_1, S_2.flatten()]`` of ``1 + F + F * F`` values whatever the number of samples; such
+    vectors add element-wise (``torch.distributed.all_reduce`` with ``SUM``), and
+    :meth:`add_state` adds one into an accumulator. :meth:`merge` does the same in one process.
 
     Args:
-        keep_real: when True, :meth:`reset` keeps the real statistics (computed once, reused).
+        num_features: ``F``. Optional; when given, a set with no features yet has the all-zero
+            state (a rank with nothing to add still takes part in a sum), and batches of another
+            width are refused. Otherwise the first batch fixes it.
+        keep_real: when True, :meth:`reset` keeps the real sums (computed once, reused).
     """
 
-    def __init__(self, *, keep_real: bool = False) -> None:
+    def __init__(self, *, num_features: int | None = None, keep_real: bool = False) -> None:
+        self.num_features = num_features
         self.keep_real = keep_real
         self._sums: dict[bool, tuple[Tensor, Tensor, int] | None] = {True: None, False: None}
 
-    def update(self, features: Tensor, real: bool) -> None:
-        """Add a batch ``[B, F]`` to the real or the fake set."""
-        s1, s2, n = feature_sums(_check_features(features, "features"))
+    def _add(self, real: bool, s1: Tensor, s2: Tensor, n: int) -> None:
+        width = int(s1.shape[0])
+        if self.num_features is None:
+            self.num_features = width
+        elif width != self.num_features:
+            raise GankitError(f"FID holds {self.num_features} features per sample; got {width}")
         old = self._sums[real]
-        self._sums[real] = (s1, s2, n) if old is None else (old[0] + s1, old[1] + s2, old[2] + n)
+        if old is None:
+            self._sums[real] = (s1, s2, n)
+        else:
+            self._sums[real] = (old[0] + s1.to(old[0].device), old[1] + s2.to(old[1].device), old[2] + n)
+
+    def update(self, features: Tensor, real: bool) -> None:
+        """Add a batch of features ``[B, F]`` to the real or the generated set."""
+        self._add(real, *feature_sums(_check_features(features, "features")))
+
+    def state(self, real: bool) -> Tensor:
+        """One set's sums as a flat float64 vector ``[n, S_1 (F), S_2 (F * F)]``.
+
+        States of disjoint parts of a set add element-wise: sum them over ranks with
+        ``torch.distributed.all_reduce(state, op=ReduceOp.SUM)`` and pass the result to
+        :meth:`add_state`. The vector lives where the sums do (the device of the features).
+
+        Raises:
+            GankitError: the set is empty and ``num_features`` is unknown.
+        """
+        sums = self._sums[real]
+        if sums is None:
+            if self.num_features is None:
+                raise GankitError("FID has no features yet and no num_features; call update() first")
+            return torch.zeros(fid_state_size(self.num_features), dtype=torch.float64)
+        s1, s2, n = sums
+        return torch.cat([torch.tensor([float(n)], dtype=torch.float64, device=s1.device), s1, s2.reshape(-1)])
+
+    def add_state(self, state: Tensor, real: bool) -> None:
+        """Add a vector of :meth:`state` (one part's, or a sum of several) to the real or generated set."""
+        state = _float64(torch.as_tensor(state))
+        if state.ndim != 1:
+            raise GankitError(f"an FID state is a flat vector; got shape {tuple(state.shape)}")
+        f = _width_of_state(len(state))
+        count = float(state[0])
+        if count < 0 or count != int(count):
+            raise GankitError(f"an FID state starts with its sample count; got {count}")
+        self._add(real, state[1:1 + f], state[1 + f:].reshape(f, f), int(count))
+
+    def merge(self, other: FID) -> None:
+        """Add ``other``'s sums (both sets) to this accumulator's."""
+        for real in (True, False):
+            if other._sums[real] is not None:
+                self._add(real, *other._sums[real])
 
     def compute(self) -> float:
+        """FID between the real and the generated set (:func:`fid_from_stats` of their statistics).
+
+        Raises:
+            GankitError: a set was never given features, or has fewer than 2 samples.
+        """
         if self._sums[True] is None or self._sums[False] is None:
             raise GankitError("FID needs both real and fake features; call update() for each")
         return fid_from_stats(*stats_from_sums(*self._sums[True]), *stats_from_sums(*self._sums[False]))
 
     def reset(self) -> None:
+        """Forget the generated set, and the real one unless ``keep_real``."""
         self._sums[False] = None
         if not self.keep_real:
             self._sums[True] = None
@@ -194,40 +307,6 @@ def kid(
         values.append(poly_mmd(r[i], f[j], degree=degree, coef=coef))
     v = torch.stack(values).to("cpu", torch.float64)
     return float(v.mean()), float(v.std(unbiased=False))
-
-
-class _FeatureStore:
-    """Keeps real and fake feature batches; compute works on their concatenation."""
-
-    def __init__(self, *, keep_real: bool = False) -> None:
-        self.keep_real = keep_real
-        self._feats: dict[bool, list[Tensor]] = {True: [], False: []}
-
-    def update(self, features: Tensor, real: bool) -> None:
-        """Add a batch ``[B, F]`` to the real or the fake set."""
-        self._feats[real].append(_check_features(features, "features").detach())
-
-    def _sets(self) -> tuple[Tensor, Tensor]:
-        if not self._feats[True] or not self._feats[False]:
-            raise GankitError(f"{type(self).__name__} needs both real and fake features; call update() for each")
-        return torch.cat(self._feats[True]), torch.cat(self._feats[False])
-
-    def reset(self) -> None:
-        self._feats[False] = []
-        if not self.keep_real:
-            self._feats[True] = []
-
-
-class KID(_FeatureStore):
-    """KID [2] accumulated over batches; ``compute() -> (mean, std)``; arguments as :func:`kid`."""
-
-    def __init__(self, *, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
-                 seed: int = 0, keep_real: bool = False) -> None:
-        super().__init__(keep_real=keep_real)
-        self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
-
-    def compute(self) -> tuple[float, float]:
-        return kid(*self._sets(), subsets=self.subsets, subset_size=self.subset_size, seed=self.seed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,29 +401,6 @@ def density_coverage(real: Tensor, fake: Tensor, *, k: int = DC_K, chunk: int = 
     return m["density"], m["coverage"]
 
 
-
-class PrecisionRecall(_FeatureStore):
-    """Precision and recall [3] accumulated over batches; ``compute() -> (precision, recall)``."""
-
-    def __init__(self, *, k: int = PR_K, keep_real: bool = False) -> None:
-        super().__init__(keep_real=keep_real)
-        self.k = k
-
-    def compute(self) -> tuple[float, float]:
-        return precision_recall(*self._sets(), k=self.k)
-
-
-class DensityCoverage(_FeatureStore):
-    """Density and coverage [4] accumulated over batches; ``compute() -> (density, coverage)``."""
-
-    def __init__(self, *, k: int = DC_K, keep_real: bool = False) -> None:
-        super().__init__(keep_real=keep_real)
-        self.k = k
-
-    def compute(self) -> tuple[float, float]:
-        return density_coverage(*self._sets(), k=self.k)
-
-
 # --------------------------------------------------------------------------------------------
 # Inception Score
 
@@ -375,25 +431,6 @@ def inception_score(probs: Tensor, *, splits: int = IS_SPLITS, seed: int = 0) ->
         scores.append(kl.sum(dim=1).mean().exp())
     s = torch.stack(scores)
     return float(s.mean()), float(s.std(unbiased=False))
-
-
-class InceptionScore:
-    """IS [5] accumulated over batches of probabilities ``[B, K]``; ``compute() -> (mean, std)``."""
-
-    def __init__(self, *, splits: int = IS_SPLITS, seed: int = 0) -> None:
-        self.splits, self.seed = splits, seed
-        self._probs: list[Tensor] = []
-
-    def update(self, probs: Tensor) -> None:
-        self._probs.append(_check_features(probs, "probs").detach())
-
-    def compute(self) -> tuple[float, float]:
-        if not self._probs:
-            raise GankitError("InceptionScore has no probabilities; call update() first")
-        return inception_score(torch.cat(self._probs), splits=self.splits, seed=self.seed)
-
-    def reset(self) -> None:
-        self._probs = []
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gankit.data import toy_modes, toy_sample
 from gankit.divergences import js, wasserstein
 from gankit.errors import GankitError
 
@@ -188,8 +189,6 @@ def evaluate_toy(points: Any, data_name: str, *, seed: int = 0) -> dict[str, flo
     True samples for ``w1`` / ``js_hist`` are ``N`` fresh draws of the dataset with ``seed``.
     Datasets without modes get ``w1`` and ``js_hist`` only.
     """
-    from gankit.data import toy_modes, toy_sample
-
     x = _as_points(points, "points")
     real = toy_sample(data_name, len(x), generator=torch.Generator().manual_seed(seed))
     modes, std = toy_modes(data_name)
