@@ -202,9 +202,10 @@ def test_resume_across_rank_counts(tmp_path):
 
 
 @pytest.mark.slow
-def test_dcgan_on_two_ranks_writes_one_set_of_outputs_and_gathers_evaluation(tmp_path, monkeypatch):
-    """A 2-rank DCGAN run on digits: one run folder, each file once, and its periodic FID is the
-    FID one process computes for the same generator (features gathered from both ranks)."""
+def test_dcgan_on_two_ranks_writes_one_set_of_outputs_and_sums_evaluation(tmp_path, monkeypatch):
+    """A 2-rank DCGAN run on digits: one run folder, each file once (one TensorBoard event file, from
+    rank 0), and its periodic FID is the FID one process computes for the same generator (from the
+    float64 feature statistics summed over both ranks)."""
     from gankit.metrics.classifier import DomainClassifier, default_path, save_classifier
 
     cache = tmp_path / "cache"
@@ -220,6 +221,9 @@ def test_dcgan_on_two_ranks_writes_one_set_of_outputs_and_gathers_evaluation(tmp
                        "--out", str(run), env=env))
     assert result.stdout.count("run folder:") == 1 and result.stdout.count("eval at step 6") == 1
     files = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    events = [f for f in files if f.startswith("tensorboard/")]
+    assert len(events) == 1 and events[0].startswith("tensorboard/events.out.tfevents.")  # rank 0 alone
+    files = [f for f in files if f not in events]
     assert files == ["checkpoints/best.ckpt", "checkpoints/latest", "checkpoints/step_0000003.ckpt",
                      "checkpoints/step_0000006.ckpt", "config.json", "evals.jsonl", "generator.safetensors",
                      "samples.png", "samples/step_0000003.png", "samples/step_0000006.png", "stats.jsonl"]

@@ -22,6 +22,7 @@ from gankit.training.config import RunConfig, from_dict, resumable_keys, set_val
 from gankit.training.distributed import Ranks, ranks_from_env
 from gankit.training.export import GENERATOR_FILE
 from gankit.training.loop import Trainer, TrainResult, say
+from gankit.training.preflight import check_writable, preflight
 from gankit.training.setup import build
 
 # Keys a resume may change (declared with the keys): they steer the schedule and bookkeeping, not the math.
@@ -64,10 +65,12 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, runs_root: str | Pat
     with distributed.process_group_scope():
         parts = build(cfg, ranks=ranks, networks=networks)
         resolved = parts.cfg
+        preflight(parts, Path(out) if out else Path(runs_root), log=log)  # before anything is written
         run_dir = None
         if ranks.is_main:
             run_dir = fresh_run_dir(Path(out)) if out else next_run_dir(
                 Path(runs_root), resolved.model.name, resolved.loss.name, resolved.data.name)
+            check_writable(run_dir)
             atomic_write_bytes(run_dir / "config.json", (resolved.to_json() + "\n").encode())
         run_dir = Path(distributed.broadcast_text(str(run_dir) if run_dir else None, ranks))
         log(f"run folder: {run_dir}")
@@ -152,6 +155,9 @@ def _resume(run_dir: Path, ranks: Ranks, overrides: dict[str, Any], log: Callabl
     trainer = Trainer(parts, run_dir, log=log, callbacks=callbacks)
     trainer.load_state_dict(state)  # a checkpoint that does not fit is refused first
     _refuse_finished(run_dir, trainer.step, parts.cfg.train.steps)
+    preflight(parts, run_dir, log=log)
+    if ranks.is_main:
+        check_writable(run_dir)
     trainer.last_checkpoint = file
     if ranks.is_main:
         atomic_write_bytes(run_dir / "config.json", (parts.cfg.to_json() + "\n").encode())

@@ -136,6 +136,12 @@ class TrainConfig:
     eval_every: int = setting(0, "score samples this often and keep checkpoints/best.ckpt; 0 turns it off", low=0,
                               resumable=True)
     eval_n: int = setting(2000, "samples per periodic evaluation", low=0, low_open=True, resumable=True)
+    eval_auto_evaluator: bool = setting(False, "train the built-in data set's missing domain classifier before step 1 "
+                                               "(train.eval_every needs it)", resumable=True)
+    tensorboard: bool = setting(True, "log statistics, evaluations and samples to RUN/tensorboard "
+                                      "(tensorboard --logdir runs)", resumable=True)
+    tensorboard_histograms: bool = setting(False, "also log G's and D's weight and gradient histograms",
+                                           resumable=True)
     threads: int = setting(0, "CPU threads for torch; 0 picks a measured-good count", low=0, resumable=True)
     channels_last: Literal["auto", "true", "false"] = setting(
         "auto", "NHWC conv models and batches; auto: on for dcgan on cuda and cpu")

@@ -39,6 +39,7 @@ from gankit.training.runtime import autocast, memory_format
 from gankit.training.setup import Components
 from gankit.training.snapshots import save_snapshot
 from gankit.training.stats import StatsFile, StepStats, first_nonfinite
+from gankit.training.tensorboard import TensorBoardLog
 
 
 def say(message: str) -> None:
@@ -248,6 +249,8 @@ class Trainer:
             rows[-1]["alerts"] = alerts
         if self.is_main:
             self.stats_file.append(rows)
+        if rows:
+            self.callbacks.on_log(self, rows)
         return rows
 
     @torch.no_grad()
@@ -275,20 +278,23 @@ class Trainer:
         return self.last_checkpoint
 
     @torch.no_grad()
-    def snapshot(self, path: Path) -> None:
+    def fixed_samples(self) -> Tensor:
+        """The scored generator's samples of the fixed noise (eval mode), in model space."""
         with eval_mode(self.parts.scored_generator) as G, self.autocast():
-            generated = G(self.fixed_z)
-        reference = self.parts.dataset.data[:2000] if self.parts.dataset.kind == "points" else None
-        save_snapshot(path, generated, reference=reference, title=f"step {self.step}")
+            return G(self.fixed_z)
+
+    def real_reference(self) -> Tensor | None:
+        """Up to 2,000 real points drawn under 2-D samples (None for images)."""
+        return self.parts.dataset.data[:2000] if self.parts.dataset.kind == "points" else None
+
+    def snapshot(self, path: Path) -> None:
+        save_snapshot(path, self.fixed_samples(), reference=self.real_reference(), title=f"step {self.step}")
 
     def tick(self, progress: Progress) -> None:
         t = self.cfg.train
         if self.step % t.log_every == 0 or self.step == t.steps:
             ratio = self.diversity_ratio() if self.is_main else None
-            rows = self.flush_stats(diversity_ratio=ratio)
-            progress.update(self.step, rows)
-            if self.callbacks:
-                self.callbacks.on_log(self, rows)
+            progress.update(self.step, self.flush_stats(diversity_ratio=ratio))
         if self.step % t.sample_every == 0 and self.is_main:
             self.snapshot(self.run_dir / "samples" / f"step_{self.step:07d}.png")
         if self.step % t.checkpoint_every == 0 and self.step != t.steps:
@@ -321,6 +327,9 @@ class Trainer:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
         progress = Progress(total=t.steps, start=self.step, log=self.log, critic=self.cfg.loss.name in CRITIC_LOSSES)
         interrupted = False
+        if self.is_main and t.tensorboard:  # rank 0 alone writes
+            self.callbacks.callbacks.insert(0, TensorBoardLog(self.run_dir, start_step=self.step,
+                                                              histograms=t.tensorboard_histograms))
         with GracefulInterrupt(self.log, debounce_s=2.0 if self.ranks.enabled else 0.0) as stop, self.lost_peers():
             self.callbacks.on_start(self)
             while self.step < t.steps:
