@@ -15,40 +15,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from gankit.errors import ConfigError
-from gankit.experiments import (
-    kl_direction,
-    mode_collapse,
-    optimal_discriminator,
-    parallel_lines,
-    vanishing_gradient,
-    wgan_critic,
-)
-
-# name -> module; the order is the report's order (cheap theory first, training runs last)
-EXPERIMENTS: dict[str, ModuleType] = {
-    "parallel-lines": parallel_lines,
-    "optimal-discriminator": optimal_discriminator,
-    "vanishing-gradient": vanishing_gradient,
-    "kl-direction": kl_direction,
-    "mode-collapse": mode_collapse,
-    "wgan-critic": wgan_critic,
-}
+from gankit import __version__
+from gankit.experiments.registry import EXPERIMENTS, get_experiment
+from gankit.experiments.report import write_report
 
 DEFAULT_OUT = "experiments"
-
-
-def get_experiment(name: str) -> ModuleType:
-    """The module of experiment ``name``; ConfigError listing the names otherwise."""
-    try:
-        return EXPERIMENTS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)} (or 'all')"
-        ) from None
 
 
 def run_experiment(name: str, out: str | Path = DEFAULT_OUT, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
@@ -60,8 +33,6 @@ def run_experiment(name: str, out: str | Path = DEFAULT_OUT, *, quick: bool = Fa
     Returns:
         What was written to the JSON.
     """
-    from gankit import __version__
-
     module = get_experiment(name)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,8 +48,6 @@ def run_experiment(name: str, out: str | Path = DEFAULT_OUT, *, quick: bool = Fa
 
 def run_all(out: str | Path = DEFAULT_OUT, *, quick: bool = False, seed: int = 0, log=print) -> list[dict[str, Any]]:
     """Run every experiment in :data:`EXPERIMENTS` order, then write ``out/report.md``."""
-    from gankit.experiments.report import write_report
-
     results = []
     for name in EXPERIMENTS:
         log(f"running {name} ...")

@@ -5,7 +5,7 @@ An MLP discriminator is trained with the cross-entropy of the tutorial's eq. 1-1
 value function, :func:`gankit.losses.d_loss_gan`) on fresh samples of both at every step, with a
 cosine-decayed learning rate so that it settles. It is then compared with the optimal
 discriminator of Goodfellow et al. (2014), Proposition 1, on a grid, and the tutorial's
-objective (eq. 1-3)
+objective (eq. 1-4)
 
 .. math::
     V(D, G) = \int p_r(x) \log D(x) \, dx + \int p_g(x) \log(1 - D(x)) \, dx
@@ -85,7 +85,7 @@ def train_discriminator(steps: int, batch_size: int, seed: int) -> MLPDiscrimina
 
 
 def objective(x: np.ndarray, pr: np.ndarray, pg: np.ndarray, logits: np.ndarray) -> float:
-    r"""V(D, G) of eq. 1-3 by the trapezoid rule, with D = sigmoid(logits) on the grid ``x``.
+    r"""V(D, G) of eq. 1-4 by the trapezoid rule, with D = sigmoid(logits) on the grid ``x``.
 
     Written with ``log sigmoid(l) = -softplus(-l)`` and ``log(1 - sigmoid(l)) = -softplus(l)``
     so that confident logits in the tails stay finite.

@@ -6,6 +6,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from gankit.experiments.registry import get_experiment
+
 
 def render_report(results: list[dict[str, Any]]) -> str:
     """The markdown text of the report for results written by :func:`run_experiment`.
@@ -13,8 +15,6 @@ def render_report(results: list[dict[str, Any]]) -> str:
     Args:
         results: dicts holding an experiment's numbers and its ``meta`` (name, quick, seed, wall_s).
     """
-    from gankit.experiments import get_experiment
-
     total = sum(r["meta"]["wall_s"] for r in results)
     quick = any(r["meta"]["quick"] for r in results)
     seeds = sorted({r["meta"]["seed"] for r in results})
