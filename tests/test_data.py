@@ -570,7 +570,7 @@ def test_resized_builtin_is_cached(tmp_path, monkeypatch):
     write_fake_fashion(tmp_path / "data", n=6)
     a = load_dataset("fashion-mnist", split="test", root=tmp_path / "data", image_size=64)
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1
-    monkeypatch.setattr(gdata, "_fit", lambda *a, **k: pytest.fail("cache was not used"))
+    monkeypatch.setattr(gdata, "fit_images", lambda *a, **k: pytest.fail("cache was not used"))
     b = load_dataset("fashion-mnist", split="test", root=tmp_path / "data", image_size=64)
     assert torch.equal(a.data, b.data) and torch.equal(a.labels, b.labels)
     # different pixels -> different key -> rebuilt (here: the patched _fit fails)

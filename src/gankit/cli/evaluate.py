@@ -25,6 +25,18 @@ ROWS: dict[str, tuple[str, str]] = {
     "is_mean": ("Inception Score", "higher"),
     "classes_covered": ("classes covered", "higher"),
 }
+# metrics computed in a feature space: their label names it (a classifier's FID is not Inception's)
+IN_FEATURE_SPACE = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "is_mean")
+
+
+def label(key: str, space: str | None) -> str:
+    """The table label of metric ``key``, naming the feature space it was computed in."""
+    text = ROWS[key][0]
+    if space is None or key not in IN_FEATURE_SPACE:
+        return text
+    if key == "is_mean":  # the IS formula over the space's class probabilities
+        return "Inception Score (Inception-v3 classes)" if space == "inception" else f"IS formula ({space} classes)"
+    return f"{text}, {space} features"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inception-weights", metavar="PATH",
                         help="local weights-inception-2015-12-05-6726825d.pth (default: looked for in "
                              "~/.cache/gankit/weights/); implies --features inception")
+    parser.add_argument("--download-weights", action="store_true",
+                        help="opt in: fetch the Inception weights once (from torch-fidelity's GitHub release) "
+                             "when the inception space needs them and none are here")
     parser.add_argument("--seed", type=int, default=0, help="seeds sampling, true toy samples and KID subsets")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
 
@@ -53,7 +68,7 @@ def format_table(result: dict[str, Any]) -> str:
     """The metrics of ``result`` as an aligned three-column table (metric, value, better)."""
     m = result["metrics"]
     rows = []
-    for key, (label, better) in ROWS.items():
+    for key, (_, better) in ROWS.items():
         if key not in m:
             continue
         value = _fmt(m[key])
@@ -61,11 +76,13 @@ def format_table(result: dict[str, Any]) -> str:
             value = f"{m[key]} / {m['n_modes']}"
         elif key == "kid_mean":
             value = f"{_fmt(m['kid_mean'])} ± {_fmt(m['kid_std'])}"
+            if "kid_subset_size" in m:
+                value += f" (subsets of {m['kid_subset_size']})"
         elif key == "is_mean":
             value = f"{_fmt(m['is_mean'])} ± {_fmt(m['is_std'])}"
         elif key == "classes_covered":
             value = f"{m[key]} / {len(m['class_counts'])}"
-        rows.append((label, value, better))
+        rows.append((label(key, result.get("features")), value, better))
     if "class_counts" in m:
         rows.append(("class histogram", " ".join(str(c) for c in m["class_counts"]), "even"))
     w0 = max(len(r[0]) for r in rows + [("metric", "", "")])
@@ -79,9 +96,39 @@ def _header(result: dict[str, Any]) -> str:
     parts = [f"{result['n']} {result['kind']}", f"data {result['data']}", f"seed {result['seed']}"]
     if "features" in result:
         parts.append(f"features {result['feature_tag']}")
+    if result.get("resized_from") is not None:
+        side = result["resized_from"]
+        parts.append(f"{side}x{side} samples brought to the evaluator's input as the real images are")
     if result.get("step") is not None:
         parts.append(f"step {result['step']} ({'EMA' if result.get('ema') else 'raw'} weights)")
     return ", ".join(parts)
+
+
+def fetch_weights_if_needed(features: str | None, args: argparse.Namespace) -> None:
+    """``--download-weights``: fetch the Inception weights when this evaluation will use them and none are here."""
+    from gankit.errors import GankitError
+    from gankit.metrics import inception
+    from gankit.metrics.features import default_feature_space
+
+    if args.inception_weights or (features or default_feature_space(args.data or _run_data(args.run))) != "inception":
+        return
+    try:
+        inception.find_weights()
+    except GankitError:
+        print(f"downloading {inception.WEIGHTS_FILE} into {inception.weights_dir()}/ (--download-weights)")
+        print(f"saved {inception.download_weights()}")
+
+
+def _run_data(run: str) -> str:
+    """The data set a run trained on (its config), for choosing the feature space before scoring."""
+    import json
+
+    from gankit.runs.folder import run_folder
+
+    try:
+        return json.loads((run_folder(run) / "config.json").read_text(encoding="utf-8"))["data"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""  # evaluate_run reports what is wrong with the run itself
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n must be > 0; got {args.n}")
     device = pick_device(args.device)
     features = args.features or ("inception" if args.inception_weights else None)
+    if args.download_weights:
+        fetch_weights_if_needed(features, args)
     if args.samples is not None:
         result = evaluate_samples(load_samples(args.samples), args.data, n=args.n, features=features,
                                   inception_weights=args.inception_weights, seed=args.seed, device=device)

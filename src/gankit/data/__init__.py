@@ -62,6 +62,7 @@ __all__ = [
     "SOURCES",
     "TOY_NAMES",
     "data_root",
+    "fit_images",
     "images_to_uint8",
     "load_dataset",
     "to_model_space",
@@ -88,8 +89,11 @@ def load_digits_source(
     return Dataset(name="digits", kind="images", data=set_channels(data, channels), labels=labels)
 
 
-def _fit(native: torch.Tensor, size: int) -> torch.Tensor:
-    # 28x28 digit datasets are padded to 32 first (exact); everything else is resized directly.
+def fit_images(native: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 images ``[N, C, H, W]`` at ``size x size``, as the built-in sources prepare theirs.
+
+    28x28 digit datasets are padded to 32 first (exact); everything else is resized directly.
+    """
     return from_28(native, size) if native.shape[-1] == 28 else resize_images(native, size)
 
 
@@ -109,7 +113,7 @@ def load_builtin_images(
     native, labels = NATIVE_IMAGES[name](split, root)
     side = native.shape[-1]
     if size == side or (side, size) == (28, 32):
-        data = _fit(native, size)  # as is, or a 2-pixel pad: cheaper than a cache read
+        data = fit_images(native, size)  # as is, or a 2-pixel pad: cheaper than a cache read
     else:
         # Resizing 60000 images takes seconds; keyed by the native pixels' hash, so new files miss.
         key = {
@@ -118,7 +122,7 @@ def load_builtin_images(
             "size": size,
             "pixels": hashlib.sha256(memoryview(native.numpy()).cast("B")).hexdigest(),
         }
-        data, _, _ = cached(key, lambda: (_fit(native, size), None, {}), enabled=cache)
+        data, _, _ = cached(key, lambda: (fit_images(native, size), None, {}), enabled=cache)
     return Dataset(name=name, kind="images", data=set_channels(data, channels), labels=labels)
 
 

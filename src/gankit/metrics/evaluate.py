@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gankit.data import load_dataset, toy_modes
+from gankit.data import FOLDER_PREFIX, fit_images, load_dataset, toy_modes
+from gankit.data.base import check_image_size
 from gankit.errors import GankitError
 from gankit.fileio import atomic_write_bytes
 from gankit.metrics import features as F
@@ -39,6 +40,7 @@ from gankit.metrics.image import FID, image_metrics
 from gankit.metrics.toy import DEFAULT_TOY_SAMPLES, evaluate_toy
 
 DEFAULT_N_IMAGES = 10_000
+BUILTIN_DEFAULT_SIZE, FOLDER_DEFAULT_SIZE = 32, 64  # the sources' default image sides (gankit.data)
 DEFAULT_N_POINTS = DEFAULT_TOY_SAMPLES
 MIN_SAMPLES = 10  # k-NN metrics need k + 1 = 6 and KID / FID need 2; 10 leaves some margin
 
@@ -307,12 +309,32 @@ def evaluate_samples(
             raise GankitError(f"the samples are 2-D points but {data!r} is not a toy dataset ({err})") from None
         out["metrics"] = evaluate_toy(x, data, seed=seed)
         return out
+    x, resized_from = fit_to_evaluator(x, data)
+    if resized_from is not None:
+        out["resized_from"] = resized_from
     dev = str(torch.device(device))
     ev = _image_evaluator(data, int(x.shape[-1]), channels, features, _path_str(inception_weights),
                           _path_str(classifier_weights), len(x), split, dev)
     out["features"], out["feature_tag"] = ev.feature_space, ev.extractor.tag
     out["metrics"] = ev(x, seed=seed)
     return out
+
+
+def fit_to_evaluator(images: Tensor, data: str) -> tuple[Tensor, int | None]:
+    """Samples of any side, at a size the evaluator takes: ``(images, original side or None)``.
+
+    A side that is a power of two in [8, 256] is scored as it is (against real data loaded at that
+    size). Any other (Fashion-MNIST's native 28, say) is brought to the data set's default size,
+    32 (64 for folders), exactly as the real images are prepared (:func:`gankit.data.fit_images`:
+    28 is padded 2 pixels a side to 32, anything else resized).
+    """
+    side = int(images.shape[-1])
+    try:
+        check_image_size(side, side)
+        return images, None
+    except GankitError:
+        target = FOLDER_DEFAULT_SIZE if data.startswith(FOLDER_PREFIX) else BUILTIN_DEFAULT_SIZE
+        return fit_images(images, target), side
 
 
 def _path_str(p: str | os.PathLike[str] | None) -> str | None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics.image.fid import _compute_fid
 from torchmetrics.image.kid import poly_mmd
 
 from gankit.errors import GankitError
@@ -124,8 +123,11 @@ def fid_from_stats(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> 
         \mathrm{FID} = \|\mu_1 - \mu_2\|^2 + \mathrm{Tr}\big(\Sigma_1 + \Sigma_2
         - 2 (\Sigma_1 \Sigma_2)^{1/2}\big)
 
-    The trace of the matrix square root is torchmetrics' (sum of the square roots of the
-    eigenvalues of :math:`\Sigma_1\Sigma_2`), evaluated in float64 on the CPU.
+    :math:`\Sigma_1\Sigma_2` is similar to the symmetric positive semi-definite
+    :math:`A = \Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2}`, so the trace of its square root is
+    :math:`\sum_i \sqrt{\lambda_i(A)}`, computed here with two symmetric eigendecompositions in
+    float64 on the CPU (eigenvalues rounded below 0 count as 0). Tested against torchmetrics and
+    ``scipy.linalg.sqrtm``.
 
     Args:
         mu1, mu2: means ``[F]``.
@@ -134,8 +136,16 @@ def fid_from_stats(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> 
     Returns:
         The FID, a float (0 for identical statistics).
     """
-    args = [torch.as_tensor(t).detach().to("cpu", torch.float64) for t in (mu1, sigma1, mu2, sigma2)]
-    return float(_compute_fid(*args))
+    mu1, sigma1, mu2, sigma2 = (torch.as_tensor(t).detach().to("cpu", torch.float64) for t in (mu1, sigma1, mu2, sigma2))
+    return float((mu1 - mu2).square().sum() + torch.trace(sigma1) + torch.trace(sigma2) - 2 * trace_sqrt_product(sigma1, sigma2))
+
+
+def trace_sqrt_product(sigma1: Tensor, sigma2: Tensor) -> Tensor:
+    r""":math:`\mathrm{Tr}\,(\Sigma_1\Sigma_2)^{1/2} = \sum_i \sqrt{\lambda_i(\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2})}` for PSD ``[F, F]``."""
+    values, vectors = torch.linalg.eigh((sigma1 + sigma1.T) / 2)
+    root1 = (vectors * values.clamp_min(0).sqrt()) @ vectors.T  # Sigma_1^(1/2), symmetric
+    inner = root1 @ sigma2 @ root1
+    return torch.linalg.eigvalsh((inner + inner.T) / 2).clamp_min(0).sqrt().sum()
 
 
 def fid(real: Tensor, fake: Tensor) -> float:
@@ -264,12 +274,18 @@ class FID:
 # KID
 
 
+def effective_kid_subset(n_real: int, n_fake: int, subset_size: int = KID_SUBSET_SIZE) -> int:
+    """The subset size KID uses: ``subset_size``, or half the smaller set when a subset would hold it all."""
+    smaller = min(n_real, n_fake)
+    return subset_size if smaller > subset_size else max(2, smaller // 2)
+
+
 def kid(
     real: Tensor,
     fake: Tensor,
     *,
     subsets: int = KID_SUBSETS,
-    subset_size: int = KID_SUBSET_SIZE,
+    subset_size: int | None = None,
     degree: int = 3,
     coef: float = 1.0,
     seed: int = 0,
@@ -283,9 +299,12 @@ def kid(
         \mathrm{MMD}^2_u = \frac{1}{m(m-1)} \sum_{i \ne j} \big(k(x_i, x_j) + k(y_i, y_j)\big)
         - \frac{2}{m^2} \sum_{i, j} k(x_i, y_j)
 
-    (torchmetrics' ``poly_mmd``). ``subset_size`` is capped by the smaller set (a single
-    subset when that is both whole sets); subsets are drawn without replacement with a CPU
-    generator seeded by ``seed``. The std is the population std over subsets (as torchmetrics).
+    (torchmetrics' ``poly_mmd``). Subsets are drawn without replacement with a CPU generator
+    seeded by ``seed``; the std is the population std over subsets (as torchmetrics).
+    ``subset_size=None`` takes the standard 1,000, or half the smaller set when a subset of 1,000
+    would hold it all (subsets of the whole sets would all be the same, std 0, which says nothing;
+    see :func:`effective_kid_subset`). An explicit size is capped by the smaller set, and when that
+    is both whole sets one subset is used (the exact MMD^2 of the two sets, std 0).
 
     Args:
         real: ``[N, F]``; fake: ``[M, F]``.
@@ -294,9 +313,12 @@ def kid(
         ``(kid_mean, kid_std)``.
     """
     real, fake = _check_pair(real, fake, 2)
-    m = min(subset_size, real.shape[0], fake.shape[0])
-    if m == real.shape[0] == fake.shape[0]:
-        subsets = 1  # every subset would be both whole sets: one gives the same mean, std 0
+    if subset_size is None:
+        m = effective_kid_subset(real.shape[0], fake.shape[0])
+    else:
+        m = min(subset_size, real.shape[0], fake.shape[0])
+        if m == real.shape[0] == fake.shape[0]:
+            subsets = 1  # every subset would be both whole sets: one gives the same mean, std 0
     gen = torch.Generator().manual_seed(seed)
     dtype = _work_dtype(real)
     r, f = real.to(dtype), fake.to(real.device, dtype)
@@ -444,7 +466,7 @@ def image_metrics(
     probs: Tensor | None = None,
     seed: int = 0,
     kid_subsets: int = KID_SUBSETS,
-    kid_subset_size: int = KID_SUBSET_SIZE,
+    kid_subset_size: int | None = None,
 ) -> dict[str, float]:
     """FID, KID, precision / recall, density / coverage (and IS when ``probs`` is given).
 
@@ -454,11 +476,14 @@ def image_metrics(
         seed: seed of KID's subsets and IS's split permutation.
 
     Returns:
-        ``fid``, ``kid_mean``, ``kid_std``, ``precision``, ``recall``, ``density``, ``coverage``
+        ``fid``, ``kid_mean``, ``kid_std``, ``kid_subset_size``, ``precision``, ``recall``, ``density``, ``coverage``
         and, with ``probs``, ``is_mean``, ``is_std``.
     """
     kid_mean, kid_std = kid(real, fake, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
-    out = {"fid": fid(real, fake), "kid_mean": kid_mean, "kid_std": kid_std, **knn_metrics(real, fake)}
+    out = {"fid": fid(real, fake), "kid_mean": kid_mean, "kid_std": kid_std,
+           "kid_subset_size": (effective_kid_subset(len(real), len(fake)) if kid_subset_size is None
+                               else min(kid_subset_size, len(real), len(fake))),
+           **knn_metrics(real, fake)}
     if probs is not None:
         out["is_mean"], out["is_std"] = inception_score(probs, splits=min(IS_SPLITS, len(probs)), seed=seed)
     return out

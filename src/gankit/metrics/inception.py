@@ -1,8 +1,9 @@
 """The standard FID Inception-v3 network (torch-fidelity's port of the 2015-12-05 TensorFlow graph).
 
-Numbers are comparable with published FID / KID / IS only with the original weights, and those
-cannot be downloaded at run time: the user places the file once, and gankit only ever reads a
-local path. :data:`WEIGHTS_FILE` in ``~/.cache/gankit/weights/`` (``$GANKIT_CACHE/weights/``) is
+Numbers are comparable with published FID / KID / IS only with the original weights. gankit never
+downloads them on its own: the user places the file once, or opts in with
+``gankit evaluate --download-weights`` (:func:`download_weights`, where the network reaches
+GitHub), and gankit then only ever reads a local path. :data:`WEIGHTS_FILE` in ``~/.cache/gankit/weights/`` (``$GANKIT_CACHE/weights/``) is
 found automatically; any other path is passed with ``--inception-weights PATH``. The file must be a
 plain state dict; it is checked with ``torch.load(weights_only=True)`` before torch-fidelity reads it.
 
@@ -23,7 +24,8 @@ import torch
 from torch import Tensor
 
 from gankit.data.cache import cache_dir, files_root
-from gankit.errors import GankitError
+from gankit.errors import GankitError, one_line
+from gankit.fileio import atomic_write_bytes
 
 # torch-fidelity's release asset (v0.2.0); pytorch-fid ships the same weights as ALT_WEIGHTS_FILE
 # (same sha256 prefix, same state-dict keys), so either name is accepted in the cache folder.
@@ -66,8 +68,46 @@ def find_weights(path: str | os.PathLike[str] | None = None) -> Path:
     for name in (WEIGHTS_FILE, ALT_WEIGHTS_FILE):
         if (weights_dir() / name).is_file():
             return weights_dir() / name
-    raise GankitError(f"Inception weights not found (gankit never downloads them): download {WEIGHTS_FILE} "
-                      f"from {WEIGHTS_SOURCE} into {weights_dir()}/ or pass --inception-weights PATH")
+    raise GankitError(f"Inception weights not found: add --download-weights to fetch {WEIGHTS_FILE} once, or "
+                      f"download it from {WEIGHTS_SOURCE} into {weights_dir()}/, or pass --inception-weights PATH")
+
+
+def download_weights(url: str = WEIGHTS_SOURCE, dest: Path | None = None, *, timeout: float = 60.0) -> Path:
+    """Fetch the FID Inception weights once (an explicit opt-in) into ``dest`` (default :func:`weights_dir`).
+
+    The file's name ends in the first 8 hex digits of its SHA-256 (torch.hub's convention); the
+    download is refused, and nothing is kept, unless its digest starts with them and it holds the
+    Inception state dict. Written to a temporary name and moved into place.
+
+    Raises:
+        GankitError: no network, an HTTP error, or a file that is not the expected one.
+    """
+    import urllib.error
+    import urllib.request
+
+    name = url.rsplit("/", 1)[-1]
+    target = (dest or weights_dir()) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 -- a fixed https URL
+            payload = response.read()
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise GankitError(f"could not download {name} ({one_line(reason, limit=120)}); with no network, download it "
+                          f"elsewhere from {url} and put it in {target.parent}/") from None
+    expected = name.rsplit("-", 1)[-1].split(".")[0]
+    digest = hashlib.sha256(payload).hexdigest()
+    if not digest.startswith(expected):
+        raise GankitError(f"the download of {name} has SHA-256 {digest[:12]}..., not {expected}...; it was not kept")
+    partial = target.with_name(f".{name}.part")
+    atomic_write_bytes(partial, payload)
+    try:
+        _check_state_dict(partial)
+    except GankitError:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    return target
 
 
 def _file_digest(path: Path) -> str:
