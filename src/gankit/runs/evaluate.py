@@ -8,11 +8,13 @@ This sits above :mod:`gankit.metrics` (which scores samples in memory) and
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from gankit.data import images_to_uint8
 from gankit.errors import GankitError
 from gankit.metrics.evaluate import (
     DEFAULT_N_IMAGES,
@@ -63,6 +65,20 @@ def evaluate_run(
     return result
 
 
+def evaluate_trained(run: Any, *, n: int | None = None, seed: int = 0, write: bool = True,
+                     **options: Any) -> dict[str, Any]:
+    """Score a finished run's generator as it is in memory (a run of your own networks, which
+    gankit cannot rebuild from its files), as :func:`evaluate_run` scores one from disk."""
+    cfg = run.config
+    x = run.sample(n or (DEFAULT_N_IMAGES if cfg.data.image_size else DEFAULT_N_POINTS), seed=seed)
+    samples = {"points": x} if x.dim() == 2 else {"images": images_to_uint8(x)}
+    result = evaluate_samples(samples, cfg.data.name, seed=seed, **options)
+    result.update(run=str(run.run_dir), step=run.step, ema=run.ema is not None)
+    if write:
+        write_metrics(Path(run.run_dir) / METRICS_FILE, result)
+    return result
+
+
 def evaluate(run_or_samples: Any, data: str | None = None, **options: Any) -> dict[str, Any]:
     """Score a run or samples in memory: the one entry point of :func:`gankit.evaluate`.
 
@@ -78,6 +94,11 @@ def evaluate(run_or_samples: Any, data: str | None = None, **options: Any) -> di
     Raises:
         GankitError: samples without ``data``, ``data`` given for a run, or anything the scorers refuse.
     """
+    config = getattr(run_or_samples, "config", None)
+    if config is not None and config.model.name == "custom":  # your own networks: score the one in memory
+        if data is not None:
+            raise GankitError("data= only goes with samples; a run already knows its dataset")
+        return evaluate_trained(run_or_samples, **options)
     target = getattr(run_or_samples, "run_dir", run_or_samples)  # a TrainResult is scored through its folder
     if isinstance(target, str | os.PathLike):
         if data is not None:

@@ -18,6 +18,7 @@ from gankit.errors import CheckpointError, ConfigError
 from gankit.fileio import atomic_write_bytes
 from gankit.runs.folder import fresh_run_dir, next_run_dir
 from gankit.training import checkpoint, distributed
+from gankit.training.callbacks import Callbacks
 from gankit.training.config import RunConfig, from_dict, resumable_keys, set_value
 from gankit.training.distributed import Ranks, ranks_from_env
 from gankit.training.export import GENERATOR_FILE
@@ -61,6 +62,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, runs_root: str | Pat
     Under torchrun every rank calls this; rank 0 creates the run folder and tells the others its name.
     """
     networks = _networks(G, D)
+    callbacks = list(callbacks)
+    Callbacks(callbacks)  # a callback without hooks is refused before anything is built or written
     ranks, log = _ranks_and_log(log)
     with distributed.process_group_scope():
         parts = build(cfg, ranks=ranks, networks=networks)
@@ -124,6 +127,8 @@ def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, log: Cal
     if not run_dir.is_dir():
         raise ConfigError(f"--resume expects a run folder; {run_dir} is not a folder")
     networks = _networks(G, D)
+    callbacks = list(callbacks)
+    Callbacks(callbacks)
     ranks, log = _ranks_and_log(log)
     with distributed.process_group_scope():
         return _resume(run_dir, ranks, overrides or {}, log, callbacks, networks)
