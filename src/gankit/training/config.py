@@ -123,6 +123,8 @@ class TrainConfig:
     ema: float | None = setting(None, "EMA decay of G's weights; 0 turns it off; default 0.99 for toy points, "
                                       "off for images", low=0, high=1, high_open=True,
                                 hint="0 turns EMA off, 0.999 is typical", flag="--ema")
+    ema_rampup: bool | None = setting(None, "EMA decay ramps up as min(decay, (1 + t) / (10 + t)); default on for "
+                                            "images, off for toy points")
     log_every: int = setting(50, "statistics are read from the device (one sync) this often", low=0, low_open=True,
                              resumable=True)
     sample_every: int = setting(500, "fixed-noise sample grid every this many steps", low=0, low_open=True,

@@ -29,7 +29,7 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "points": {
         # ema 0.99: at lr 1e-3 the raw toy generator swings between modes (ring8: 8, then 4 captured
         # at steps 500 and 1000) while its EMA keeps all of them
-        "model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256, "ema": 0.99,
+        "model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256, "ema": 0.99, "ema_rampup": False,
         "loss": {
             "gan-minimax": {"lr": 1e-3},
             "gan-ns": {"lr": 1e-3},
@@ -38,7 +38,8 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
             "wgan-gp": {"lr": 1e-3, "betas": (0.5, 0.9), "gp_weight": 0.1, "steps": 4000},
         },
     },
-    "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1000, "batch_size": 64, "ema": 0.0},
+    "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1000, "batch_size": 64, "ema": 0.0,
+               "ema_rampup": True},
 }
 
 
@@ -92,5 +93,6 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunCon
     t.steps = t.steps or steps
     t.batch_size = t.batch_size or kind["batch_size"]
     t.ema = kind["ema"] if t.ema is None else t.ema
+    t.ema_rampup = kind["ema_rampup"] if t.ema_rampup is None else t.ema_rampup
     validate(out)
     return out

@@ -218,6 +218,7 @@ class Trainer:
         p.opt_d.load_state_dict(state["opt_d"])
         if p.ema is not None and state.get("ema") is not None:
             p.ema.load_state_dict(state["ema"])
+            p.ema.updates = int(state["step"])  # the ramp-up continues where it was
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.batches.load_state_dict(state["data_order"])
@@ -265,6 +266,7 @@ class Trainer:
         return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
     def save_checkpoint(self) -> Path:
+        self.refresh_ema()  # the checkpoint's EMA generator samples as gankit sample will
         self.flush_stats()
         if not self.weights_finite():
             kept = f"the last good checkpoint {self.last_checkpoint} is kept" if self.last_checkpoint else "no checkpoint was written yet"
@@ -292,6 +294,8 @@ class Trainer:
 
     def tick(self, progress: Progress) -> None:
         t = self.cfg.train
+        if self.step % t.sample_every == 0 or self.step == t.steps:
+            self.refresh_ema()  # on every rank (SyncBatchNorm), before rank 0 draws the snapshot
         if self.step % t.log_every == 0 or self.step == t.steps:
             ratio = self.diversity_ratio() if self.is_main else None
             progress.update(self.step, self.flush_stats(diversity_ratio=ratio))
@@ -302,8 +306,23 @@ class Trainer:
         if t.eval_every and self.step % t.eval_every == 0:
             self.evaluate_and_keep_best()
 
+    def refresh_ema(self) -> None:
+        """Standing batch-norm statistics for the EMA generator's weights, when they are stale.
+
+        Every rank calls this at the same steps. The latent codes come from a CPU generator of
+        their own (seeded by the run's seed and step), so the training RNG is untouched.
+        """
+        ema = self.parts.ema
+        if ema is None or not ema.stale:
+            return
+        generator = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step)
+        m = self.cfg.model
+        ema.standing_statistics(lambda n: sample_noise(n, m.z_dim, m.noise, generator=generator).to(self.device),
+                                batch_size=self.cfg.train.batch_size // self.ranks.world_size)
+
     def evaluate_and_keep_best(self) -> None:
         """Score ``eval_n`` samples; when the score beats the best so far, save ``checkpoints/best.ckpt``."""
+        self.refresh_ema()
         G = self.parts.scored_generator
         distributed.broadcast_buffers(G, self.ranks)  # every rank samples from rank 0's network
         scored = evaluate_generator(G, self.cfg, n=self.cfg.train.eval_n, device=self.device, ranks=self.ranks)

@@ -160,7 +160,7 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     spec = dataclasses.replace(get_loss(cfg.loss.name), gp_weight=cfg.loss.gp_weight, clip=cfg.loss.clip or None)
     opt_g = make_optimizer(G.parameters(), cfg, cfg.loss.lr_g, device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.loss.lr_d, device)
-    ema = EMA(G, cfg.train.ema) if cfg.train.ema > 0 else None
+    ema = EMA(G, cfg.train.ema, rampup=cfg.train.ema_rampup) if cfg.train.ema > 0 else None
     updates = [distributed.data_parallel(net, ranks, device) for net in (G, D)]
     parts = Components(cfg, dataset, device, spec, G, D, opt_g, opt_d, ema, ranks=ranks,
                        G_update=updates[0], D_update=updates[1])

@@ -1,0 +1,99 @@
+"""The generator's EMA: standing batch-norm statistics for the averaged weights, and the ramp-up."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import gankit
+from gankit.models import DCGANGenerator, MLPGenerator
+from gankit.training.ema import EMA, batch_norms
+
+
+def drifted_ema(seed: int = 0) -> tuple[DCGANGenerator, EMA]:
+    """A small DCGAN generator and an EMA whose weights differ from it (a few noisy updates)."""
+    torch.manual_seed(seed)
+    G = DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4)
+    ema = EMA(G, 0.5)
+    for _ in range(3):
+        with torch.no_grad():
+            for p in G.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        G.train()
+        G(torch.randn(16, 8))  # moves the raw G's running statistics
+        ema.update(G)
+    return G, ema
+
+
+def batch_statistics(module: torch.nn.Module, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(mean, unbiased variance) per channel of every batch norm's input, computed directly."""
+    net = copy.deepcopy(module).train()
+    found = []
+
+    def grab(_module, inputs):
+        x = inputs[0].double()
+        dims = [d for d in range(x.dim()) if d != 1]
+        found.append((x.mean(dims), x.var(dims, unbiased=True)))
+
+    for m in batch_norms(net):
+        m.register_forward_pre_hook(grab)
+    with torch.no_grad():
+        net(z)
+    return found
+
+
+def test_standing_statistics_equal_the_batch_statistics_of_the_ema_weights():
+    G, ema = drifted_ema()
+    assert ema.stale
+    z = torch.randn(64, 8, generator=torch.Generator().manual_seed(1))
+    expected = batch_statistics(ema.module, z)
+    ema.standing_statistics(lambda n: z[:n], batch_size=64, batches=1)
+    assert not ema.stale and not ema.module.training
+    norms = batch_norms(ema.module)
+    assert len(norms) == len(expected) == 2  # 16x16: the projection's and one up-block's
+    for m, (mean, var) in zip(norms, expected, strict=True):
+        assert torch.allclose(m.running_mean.double(), mean, rtol=1e-5, atol=1e-6)
+        assert torch.allclose(m.running_var.double(), var, rtol=1e-5, atol=1e-6)
+        assert m.momentum == 0.1  # restored
+    # the raw generator's statistics (what the EMA copy used to carry) are another thing
+    assert not torch.allclose(batch_norms(G)[0].running_mean, batch_norms(ema.module)[0].running_mean)
+
+
+def test_standing_statistics_average_several_batches():
+    _, ema = drifted_ema(2)
+    g = torch.Generator().manual_seed(3)
+    zs = [torch.randn(32, 8, generator=g) for _ in range(3)]
+    per_batch = [batch_statistics(ema.module, z) for z in zs]
+    queue = iter(zs)
+    ema.standing_statistics(lambda n: next(queue), batch_size=32, batches=3)
+    for i, m in enumerate(batch_norms(ema.module)):
+        mean = torch.stack([stats[i][0] for stats in per_batch]).mean(0)
+        assert torch.allclose(m.running_mean.double(), mean, rtol=1e-5, atol=1e-6)
+
+
+def test_a_network_without_batch_norm_is_never_stale():
+    G = MLPGenerator(z_dim=2, out_dim=2, width=8, depth=2)
+    ema = EMA(G, 0.9)
+    ema.update(G)
+    assert not ema.stale
+
+
+@pytest.mark.parametrize("t", [1, 10, 100, 10_000])
+def test_the_rampup_follows_the_generator_early_and_reaches_the_decay(t):
+    ema = EMA(torch.nn.Linear(2, 2), 0.999, rampup=True)
+    assert ema.decay_at(t) == pytest.approx(min(0.999, (1 + t) / (10 + t)))
+    assert EMA(torch.nn.Linear(2, 2), 0.999).decay_at(t) == 0.999
+
+
+def test_a_run_exports_the_ema_generator_with_its_own_statistics(tmp_path):
+    cfg = gankit.load_config(None, {"data.name": "digits", "data.image_size": 16, "model.width": 8,
+                                    "train.steps": 6, "train.batch_size": 16, "train.ema": 0.9,
+                                    "train.device": "cpu", "train.threads": 1})
+    run = gankit.train(cfg, out=tmp_path / "run", log=lambda _: None)
+    assert run.config.train.ema_rampup is True  # the image default
+    raw, averaged = batch_norms(run.G)[0], batch_norms(run.ema)[0]
+    assert not torch.allclose(raw.running_mean, averaged.running_mean)
+    exported = gankit.load_generator(run.run_dir)
+    assert torch.equal(batch_norms(exported.net)[0].running_mean, averaged.running_mean.cpu())
