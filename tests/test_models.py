@@ -93,8 +93,8 @@ def test_mlp_generator_output_is_unbounded_linear() -> None:
 
 
 def test_mlp_rejects_unknown_norm() -> None:
-    with pytest.raises(ConfigError, match="none, layer"):
-        MLPDiscriminator(norm="spectral")
+    with pytest.raises(ConfigError, match="none, layer, spectral"):
+        MLPDiscriminator(norm="instance")
 
 
 # --------------------------------------------------------------------------- dcgan
@@ -303,8 +303,8 @@ def test_build_models_errors(model: str, shape: tuple[int, ...], needle: str) ->
 
 @pytest.mark.parametrize("model,shape", [("mlp", (2,)), ("dcgan", (1, 8, 8))])
 def test_build_models_rejects_unknown_norm(model: str, shape: tuple[int, ...]) -> None:
-    with pytest.raises(ConfigError, match="batch, layer, none"):
-        build_models(model, data_shape=shape, z_dim=4, width=4, d_norm="spectral")
+    with pytest.raises(ConfigError, match="batch, layer, none, spectral"):
+        build_models(model, data_shape=shape, z_dim=4, width=4, d_norm="instance")
 
 
 def test_models_dict_and_no_losses_import() -> None:

@@ -18,6 +18,8 @@ References:
     [5] Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017 (Algorithm 1).
     [6] Lim & Ye, "Geometric GAN", 2017; Miyato et al., "Spectral Normalization for GANs",
         ICLR 2018 (hinge loss; Table 1 optimiser settings).
+    [7] Mescheder, Geiger, Nowozin, "Which Training Methods for GANs do actually Converge?",
+        ICML 2018 (the R1 penalty, eq. 9).
 """
 
 from __future__ import annotations
@@ -164,6 +166,23 @@ def clip_weights_(module: nn.Module, c: float) -> None:
         p.clamp_(-c, c)
 
 
+def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
+    r"""The R1 regulariser's expectation [7] (Mescheder et al. 2018, eq. 9), without its :math:`\gamma / 2`.
+
+    .. math:: R_1 = \mathbb{E}_{x \sim p_r} \|\nabla_x D(x)\|^2
+
+    Args:
+        real_logits: ``D(real)`` ``[N]``, computed from ``real`` with ``requires_grad``.
+        real: the real batch ``[N, ...]`` that ``real_logits`` came from.
+
+    Returns:
+        The mean squared gradient norm over the batch, a 0-dim tensor with a graph (for the
+        double backward).
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.float().flatten(1).square().sum(1).mean()
+
+
 # --------------------------------------------------------------------------- named losses
 
 
@@ -180,6 +199,7 @@ class LossSpec:
         betas: Adam's ``(beta1, beta2)``; not read when ``optimizer == "rmsprop"``.
         d_steps: discriminator updates per generator update (``n_critic`` in [4], [5]).
         gp_weight: lambda of the gradient penalty; 0 disables it.
+        r1_weight: gamma of the R1 penalty on real data [7]; 0 disables it.
         clip: weight-clipping bound ``c`` applied after every D step, or ``None``.
         d_norm: discriminator norm the loss needs: ``"batch"`` or ``"layer"`` (per-sample,
             required by the gradient penalty, [5] Sec. 4).
@@ -193,8 +213,14 @@ class LossSpec:
     betas: tuple[float, float] = (0.9, 0.999)
     d_steps: int = 1
     gp_weight: float = 0.0
+    r1_weight: float = 0.0
     clip: float | None = None
     d_norm: str = "batch"
+
+    @property
+    def double_backward(self) -> bool:
+        """A penalty on D's input gradient makes the D step a double backward (no torch.compile)."""
+        return self.gp_weight > 0 or self.r1_weight > 0
 
 
 LOSSES: dict[str, LossSpec] = {
@@ -298,6 +324,8 @@ def discriminator_phase(
         W1; meaningful for wgan/wgan-gp, reported for all), and, when ``gp_weight > 0``,
         ``gp`` (without lambda) and ``grad_norm_critic`` (mean gradient norm at x_hat).
     """
+    if spec.r1_weight > 0:  # R1 differentiates D(real) with respect to real
+        real = real.detach().requires_grad_(True)
     # losses and stats in at least float32: logits may be half precision under autocast
     real_logits = _at_least_fp32(D(real))
     fake_logits = _at_least_fp32(D(fake))
@@ -315,6 +343,10 @@ def discriminator_phase(
         loss = loss + spec.gp_weight * gp
         stats["gp"] = gp.detach()
         stats["grad_norm_critic"] = grad_norm
+    if spec.r1_weight > 0:
+        r1 = r1_penalty(real_logits, real)
+        loss = loss + 0.5 * spec.r1_weight * r1  # gamma / 2 * E ||grad D(x)||^2, [7] eq. 9
+        stats["r1"] = r1.detach()
     stats["loss_d"] = loss.detach()
     return loss, stats
 

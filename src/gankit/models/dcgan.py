@@ -19,9 +19,10 @@ import math
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
+from gankit.models.spectral import spectral_normalise
 
 IMAGE_SIZES = (8, 16, 32, 64, 128, 256)
-DCGAN_NORMS = ("batch", "layer", "none")
+DCGAN_NORMS = ("batch", "layer", "none", "spectral")
 
 
 def _levels(image_size: int) -> int:
@@ -123,7 +124,9 @@ class DCGANDiscriminator(nn.Module):
 
     ``norm``: ``"batch"`` (DCGAN), ``"layer"`` (the *critic* for gradient-penalty losses:
     GroupNorm(1, C), i.e. layer norm over ``[C, H, W]`` per sample, as Gulrajani et al., 2017,
-    Sec. 4 recommend) or ``"none"``.
+    Sec. 4 recommend), ``"spectral"`` (no norm layers; every convolution's weight divided by its
+    largest singular value, Miyato et al., 2018: see :func:`gankit.models.spectral.spectral_normalise`)
+    or ``"none"``.
     """
 
     def __init__(
@@ -142,7 +145,7 @@ class DCGANDiscriminator(nn.Module):
         c_in = channels
         for i in range(levels):
             c_out = width * 2**i
-            kind = "none" if i == 0 else norm
+            kind = "none" if i == 0 or norm == "spectral" else norm
             # a bias is redundant when a norm with its own shift follows
             blocks.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=kind == "none"))
             blocks += _norm2d(kind, c_out)
@@ -151,6 +154,8 @@ class DCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.logit = nn.Conv2d(c_in, 1, 4, stride=1, padding=0)  # (N, c, 4, 4) -> (N, 1, 1, 1)
         init_weights(self)
+        if norm == "spectral":
+            spectral_normalise(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """``[N, C, S, S] -> [N]`` logits."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
+from gankit.models.spectral import spectral_normalise
 
-MLP_NORMS = ("none", "layer")
+MLP_NORMS = ("none", "layer", "spectral")
 
 # build_models gets the norm a *loss* wants ("batch", "layer", "none"). "batch" only says the
 # loss tolerates batch statistics; toy-data MLP discriminators conventionally use no norm, so
 # it maps to "none". "layer" (per-sample, needed by the gradient penalty) is kept.
-MLP_D_NORM = {"batch": "none", "layer": "layer", "none": "none"}
+MLP_D_NORM = {"batch": "none", "layer": "layer", "none": "none", "spectral": "spectral"}
 
 
 def _check_sizes(**sizes: int) -> None:
@@ -80,6 +81,8 @@ class MLPDiscriminator(nn.Module):
             fan_in = width
         layers.append(nn.Linear(fan_in, 1))
         self.net = nn.Sequential(*layers)
+        if norm == "spectral":  # every Linear divided by its largest singular value (Miyato et al., 2018)
+            spectral_normalise(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """``[N, in_dim] -> [N]`` logits."""

@@ -32,12 +32,14 @@ import yaml
 from gankit.errors import ConfigError
 
 MAX_TOY_POINTS = 100_000_000  # 800 MB of float32 2-D points
+AUGMENTATIONS = ("color", "translation", "cutout")  # gankit.data.diffaugment.TRANSFORMS
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 def setting(default: Any, doc: str, *, low: float | None = None, low_open: bool = False, high: float | None = None,
             high_open: bool = False, high_text: str | None = None, hint: str | None = None,
-            resumable: bool = False, flag: str | None = None, yaml_bools: tuple[str, str] | None = None) -> Any:
+            resumable: bool = False, flag: str | None = None, yaml_bools: tuple[str, str] | None = None,
+            check: str | None = None) -> Any:
     """Declare one config key: its default and everything the library derives from it.
 
     Args:
@@ -52,9 +54,11 @@ def setting(default: Any, doc: str, *, low: float | None = None, low_open: bool 
         flag: the ``gankit train`` flag that sets it (``--steps``), if it has one besides ``--set``.
         yaml_bools: for a text key that YAML may read as a bool (``compile: off`` is False): the
             words for False and True.
+        check: the name of an extra check in :data:`CHECKS` (a value with inner structure).
     """
     meta = {"doc": doc, "low": low, "low_open": low_open, "high": high, "high_open": high_open,
-            "high_text": high_text, "hint": hint, "resumable": resumable, "flag": flag, "yaml_bools": yaml_bools}
+            "high_text": high_text, "hint": hint, "resumable": resumable, "flag": flag, "yaml_bools": yaml_bools,
+            "check": check}
     return field(default=default, metadata=meta)
 
 
@@ -71,8 +75,10 @@ class ModelConfig:
     z_dim: int | None = setting(None, "latent dimension; default 100 for dcgan (the paper), 2 for mlp",
                                 low=0, low_open=True)
     noise: Literal["uniform", "normal"] = setting("uniform", "latent distribution: U(-1, 1) as in the tutorial, or N(0, I)")
-    d_norm: Literal["batch", "layer", "none"] | None = setting(
-        None, "discriminator norm; default from the loss (layer for wgan-gp)")
+    d_norm: Literal["batch", "layer", "none", "spectral"] | None = setting(
+        None, "discriminator norm; default from the loss (layer for wgan-gp); spectral: spectral normalisation")
+    init: Literal["dcgan", "orthogonal"] = setting(
+        "dcgan", "weight initialisation of gankit's networks: N(0, 0.02) as the DCGAN paper, or orthogonal")
 
 
 @dataclass
@@ -103,6 +109,8 @@ class LossConfig:
     beta1: float | None = setting(None, "Adam beta1", low=0, high=1, high_open=True)
     beta2: float | None = setting(None, "Adam beta2", low=0, high=1, high_open=True)
     gp_weight: float | None = setting(None, "lambda of the gradient penalty (wgan-gp)", low=0)
+    r1_weight: float | None = setting(None, "gamma of the R1 penalty on real data, gamma/2 E|grad D(x)|^2; 0 is off",
+                                      low=0)
     clip: float | None = setting(None, "weight clipping c (wgan)", low=0, low_open=True)
 
 
@@ -123,6 +131,8 @@ class TrainConfig:
     ema: float | None = setting(None, "EMA decay of G's weights; 0 turns it off; default 0.99 for toy points, "
                                       "off for images", low=0, high=1, high_open=True,
                                 hint="0 turns EMA off, 0.999 is typical", flag="--ema")
+    augment: str = setting("none", "DiffAugment of real and fake images in every D and G phase: none, or a comma "
+                                   "list of " + ", ".join(AUGMENTATIONS), check="augmentations")
     ema_rampup: bool | None = setting(None, "EMA decay ramps up as min(decay, (1 + t) / (10 + t)); default on for "
                                             "images, off for toy points")
     log_every: int = setting(50, "statistics are read from the device (one sync) this often", low=0, low_open=True,
@@ -490,10 +500,25 @@ def validate(cfg: RunConfig) -> None:
         value = getattr(getattr(cfg, section), name)
         if value is None:
             continue
+        if key.meta["check"]:
+            CHECKS[key.meta["check"]](value, key.name)
         if key.choices is not None:
             _choice(value, key.choices, key.name)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             _check_bounds(value, key)
+
+
+def _augmentations(value: str, key: str) -> None:
+    names = [part.strip() for part in value.split(",")]
+    if value.strip() == "none":
+        return
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise ConfigError(f"{key} must be 'none' or a comma list of {', '.join(AUGMENTATIONS)}; "
+                              f"got '{name}'{_suggest(name, list(AUGMENTATIONS))}")
+
+
+CHECKS = {"augmentations": _augmentations}
 
 
 def describe_keys() -> list[tuple[str, str, str, str]]:

@@ -52,6 +52,9 @@ def refuse_inapplicable(cfg: RunConfig, data_kind: str) -> None:
     """A setting that does not apply to this kind of data is an error, never silently ignored."""
     if data_kind != "points":
         return
+    if cfg.train.augment.strip() != "none":
+        raise ConfigError(f"train.augment applies to images only, but {cfg.data.name} is a set of 2-D points; "
+                          "drop --set train.augment")
     for key, flag in IMAGE_ONLY:
         section, name = key.split(".")
         if getattr(getattr(cfg, section), name) is not None:
@@ -89,6 +92,7 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunCon
     lo.beta1 = spec.betas[0] if lo.beta1 is None else lo.beta1
     lo.beta2 = spec.betas[1] if lo.beta2 is None else lo.beta2
     lo.gp_weight = spec.gp_weight if lo.gp_weight is None else lo.gp_weight
+    lo.r1_weight = spec.r1_weight if lo.r1_weight is None else lo.r1_weight
     lo.clip = spec.clip if lo.clip is None else lo.clip
     t.steps = t.steps or steps
     t.batch_size = t.batch_size or kind["batch_size"]

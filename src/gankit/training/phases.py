@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from gankit.data.diffaugment import augment, parse_policy
 from gankit.errors import first_line
 from gankit.losses import LossSpec, discriminator_phase, generator_phase
 from gankit.models import sample_noise
@@ -48,7 +49,7 @@ class Phases:
 
 def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor], *,
                 G_update: Callable[[Tensor], Tensor] | None = None, D_update: Callable[[Tensor], Tensor] | None = None,
-                ranks: Ranks = SINGLE, batch_size: int | None = None) -> Phases:
+                ranks: Ranks = SINGLE, batch_size: int | None = None, policy: tuple[str, ...] = ()) -> Phases:
     """The eager phases over ``G`` and ``D`` (modules or compiled modules); see :class:`Phases`.
 
     Under data parallelism ``D_update`` / ``G_update`` are the DDP wrappers of the network each
@@ -63,10 +64,11 @@ def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tens
     def d_phase(real: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():
             fake = G(z)
-        return discriminator_phase(spec, D_update, real, fake, rows=rows)
+        # DiffAugment: the same policy on real and fake, inside the phase so G's gradient passes through
+        return discriminator_phase(spec, D_update, augment(real, policy, rows), augment(fake, policy, rows), rows=rows)
 
     def g_phase(z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return generator_phase(spec, D, G_update(z))
+        return generator_phase(spec, D, augment(G_update(z), policy, rows))
 
     return Phases(d_phase, g_phase)
 
@@ -80,13 +82,14 @@ def compile_phases(parts: Components) -> Phases:
     back to eager phases with a one-line warning.
     """
     mode, spec, G, D = parts.cfg.train.compile, parts.spec, parts.G, parts.D
-    spread = {"ranks": parts.ranks, "batch_size": parts.cfg.train.batch_size}
+    spread = {"ranks": parts.ranks, "batch_size": parts.cfg.train.batch_size,
+              "policy": parse_policy(parts.cfg.train.augment)}
     eager = make_phases(spec, G, D, G_update=parts.G_update, D_update=parts.D_update, **spread)
     if mode == "off":
         return eager
-    gp = spec.gp_weight > 0
+    gp = spec.double_backward
     if gp:
-        warnings.warn(f"train.compile={mode}: the gradient penalty needs a double backward, which torch.compile "
+        warnings.warn(f"train.compile={mode}: a penalty on D's input gradient (GP or R1) needs a double backward, which torch.compile "
                       "does not support; the discriminator phase runs eagerly", stacklevel=2)
     try:
         if mode == "model":

@@ -20,6 +20,7 @@ from gankit.data import Dataset, load_dataset
 from gankit.errors import ConfigError
 from gankit.losses import LossSpec, get_loss
 from gankit.models import build_models
+from gankit.models.spectral import orthogonal_init
 from gankit.training import distributed
 from gankit.training.config import RunConfig, replace, validate
 from gankit.training.defaults import resolve
@@ -84,8 +85,11 @@ def make_networks(cfg: RunConfig, dataset: Dataset,
             raise ConfigError("G and D must be torch.nn.Module instances (a generator and a discriminator)")
         return G, D
     m = cfg.model
-    return build_models(m.name, data_shape=dataset.shape, z_dim=m.z_dim, width=m.width, depth=m.depth,
+    G, D = build_models(m.name, data_shape=dataset.shape, z_dim=m.z_dim, width=m.width, depth=m.depth,
                         d_norm=m.d_norm)
+    if m.init == "orthogonal":
+        G, D = orthogonal_init(G), orthogonal_init(D)
+    return G, D
 
 
 @dataclass
@@ -157,7 +161,8 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
         G, D = (distributed.use_sync_batchnorm(net, ranks, device) for net in (G, D))
     G, D = G.to(device, memory_format=memory_format(cfg)), D.to(device, memory_format=memory_format(cfg))
     # the config may override the paper's lambda and c
-    spec = dataclasses.replace(get_loss(cfg.loss.name), gp_weight=cfg.loss.gp_weight, clip=cfg.loss.clip or None)
+    spec = dataclasses.replace(get_loss(cfg.loss.name), gp_weight=cfg.loss.gp_weight, r1_weight=cfg.loss.r1_weight,
+                               clip=cfg.loss.clip or None)
     opt_g = make_optimizer(G.parameters(), cfg, cfg.loss.lr_g, device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.loss.lr_d, device)
     ema = EMA(G, cfg.train.ema, rampup=cfg.train.ema_rampup) if cfg.train.ema > 0 else None
