@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "evaluator": "evaluator",
     "experiment": "experiment",
     "bench": "bench",
+    "report": "report",
 }
 
 EXIT_USAGE = 2

@@ -7,14 +7,27 @@ from pathlib import Path
 
 from gankit.errors import ConfigError
 
-HELP = "draw samples from a run folder or checkpoint into FILE.npz, FILE.png or a folder of PNGs"
+HELP = ("draw samples from a run folder or checkpoint into FILE.npz, FILE.png or a folder of PNGs; "
+        "--interpolate: latent walks as FILE.png or FILE.gif")
+WALK_DEFAULTS = {"rows": 8, "steps": 10, "mode": "slerp"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="a run folder, a .ckpt checkpoint or generator.safetensors")
-    parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    parser.add_argument("--n", type=int, default=None, help="number of samples (default 64)")
     parser.add_argument("--out", required=True,
-                        help="FILE.npz (uint8 images [N,C,H,W] or float32 points [N,2]), FILE.png (a grid), or a folder")
+                        help="FILE.npz (uint8 images [N,C,H,W] or float32 points [N,2]), FILE.png (a grid), or a folder; "
+                             "with --interpolate, FILE.png (a grid: a walk per row) or FILE.gif (an animation)")
+    walk = parser.add_argument_group("latent walks (--interpolate)")
+    walk.add_argument("--interpolate", action="store_true",
+                      help="walk the latent space between random endpoints instead of sampling (a 2-D run's walks are "
+                           "drawn as paths on the plane, PNG only)")
+    walk.add_argument("--rows", type=int, default=None, help=f"walks, one per row (default {WALK_DEFAULTS['rows']})")
+    walk.add_argument("--steps", type=int, default=None,
+                      help=f"points on each walk, both endpoints included (default {WALK_DEFAULTS['steps']})")
+    walk.add_argument("--mode", choices=("linear", "slerp", "both"), default=None,
+                      help="straight lines, spherical interpolation (White 2016), or both for each pair of endpoints "
+                           f"(default {WALK_DEFAULTS['mode']})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                         help="use the EMA weights when the run kept them (default: yes)")
@@ -75,10 +88,40 @@ def run(args: argparse.Namespace) -> int:
     from gankit.runs.sampling import generate_samples
     from gankit.training.runtime import pick_device
 
-    if args.n <= 0:
-        raise ConfigError(f"--n must be > 0; got {args.n}")
-    samples = generate_samples(args.run, args.n, seed=args.seed, ema=args.ema, device=pick_device(args.device))
+    if getattr(args, "interpolate", False):
+        return run_walk(args)
+    given = [f"--{name}" for name in WALK_DEFAULTS if getattr(args, name, None) is not None]
+    if given:
+        verb, them = ("goes", "it") if len(given) == 1 else ("go", "them")
+        raise ConfigError(f"{', '.join(given)} {verb} only with --interpolate (latent walks); add it or drop {them}")
+    n = 64 if args.n is None else args.n
+    if n <= 0:
+        raise ConfigError(f"--n must be > 0; got {n}")
+    samples = generate_samples(args.run, n, seed=args.seed, ema=args.ema, device=pick_device(args.device))
     where = write_samples(Path(args.out), samples, reference=real_points(samples))
     weights = "EMA" if samples["ema"] else "raw"
     print(f"wrote {where} from step {samples['step']} ({weights} weights)")
+    return 0
+
+
+def run_walk(args: argparse.Namespace) -> int:
+    """``--interpolate``: latent walks between random endpoints, as a PNG grid or an animated GIF."""
+    from gankit.runs.walks import latent_walk, write_walk
+    from gankit.training.runtime import pick_device
+
+    if args.n is not None:
+        raise ConfigError("--n does not go with --interpolate; size the walks with --rows and --steps")
+    rows, steps, mode = (WALK_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in WALK_DEFAULTS)
+    if rows <= 0:
+        raise ConfigError(f"--rows must be > 0; got {rows}")
+    if steps < 2:
+        raise ConfigError(f"--steps must be >= 2 (a walk holds both endpoints); got {steps}")
+    out = Path(args.out)
+    if out.suffix not in (".png", ".gif"):
+        raise ConfigError(f"--out {out}: a latent walk is written as FILE.png (a grid) or FILE.gif (an animation)")
+    walk = latent_walk(args.run, rows=rows, steps=steps, mode=mode, seed=args.seed, ema=args.ema,
+                       device=pick_device(args.device))
+    where = write_walk(walk, out, reference=real_points({"points": None, "data": walk.data}))
+    weights = "EMA" if walk.ema else "raw"
+    print(f"wrote {where} from step {walk.step} ({weights} weights)")
     return 0

@@ -19,6 +19,10 @@ _LAZY = {
     "TrainedGenerator": "gankit.runs.sampling",
     "evaluate_run": "gankit.runs.evaluate",
     "run_folder": "gankit.runs.folder",
+    "write_report": "gankit.runs.report",
+    "write_comparison": "gankit.runs.compare",
+    "write_progress_gif": "gankit.runs.animation",
+    "latent_walk": "gankit.runs.walks",
 }
 
 __all__ = sorted(_LAZY)

@@ -19,6 +19,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from gankit.errors import GankitError
+from gankit.fileio import atomic_write_bytes
 
 PROGRESS_FILE = "progress.gif"
 _SNAPSHOT = re.compile(r"^step_(\d+)\.png$")
@@ -51,6 +52,12 @@ def with_caption(image: Image.Image, text: str) -> Image.Image:
     return out
 
 
+def _is_gray(image: Image.Image) -> bool:
+    """Whether an RGB image has R = G = B everywhere."""
+    r, g, b = image.split()
+    return r.tobytes() == g.tobytes() == b.tobytes()
+
+
 def gif_bytes(frames: Sequence[Image.Image], *, duration_ms: int | Sequence[int] = 250, loop: int = 0) -> bytes:
     """Encode ``frames`` as an animated GIF (Pillow); frames of other sizes are padded to the largest.
 
@@ -70,6 +77,9 @@ def gif_bytes(frames: Sequence[Image.Image], *, duration_ms: int | Sequence[int]
             canvas.paste(frame, (0, 0))
             frame = canvas
         fitted.append(frame)
+    if all(_is_gray(f) for f in fitted):
+        # grey frames (digits, Fashion-MNIST) keep their 256 levels exactly: no dithering noise to compress
+        fitted = [f.convert("L") for f in fitted]
     buffer = io.BytesIO()
     durations = list(duration_ms) if not isinstance(duration_ms, int) else [duration_ms] * len(fitted)
     fitted[0].save(buffer, format="GIF", save_all=True, append_images=fitted[1:], duration=durations, loop=loop,
@@ -111,7 +121,6 @@ def write_progress_gif(run_dir: str | os.PathLike[str], *, out: str | os.PathLik
     Returns:
         The GIF's path, or ``None`` when the run has no snapshot.
     """
-    from gankit.fileio import atomic_write_bytes
 
     frames = progress_frames(run_dir)
     if not frames:

@@ -189,9 +189,11 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "step",
     for tick in nice_ticks(x0, x1, 6):
         px = float(sx(np.array(tick)))
         label = fmt(int(tick)) if float(tick).is_integer() else fmt(tick)
+        anchor = "end" if px > left + pw - 12 else "middle"  # the last label stays inside the chart
         parts.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top + ph}" y2="{top + ph + 4}" class="axis"/>'
-                     f'<text x="{px:.1f}" y="{top + ph + 15}" text-anchor="middle" class="tick">{escape(label)}</text>')
-    parts.append(f'<text x="{left + pw}" y="{height - 3}" text-anchor="end" class="tick">{escape(x_label)}</text>')
+                     f'<text x="{px + (4 if anchor == "end" else 0):.1f}" y="{top + ph + 15}" text-anchor="{anchor}" '
+                     f'class="tick">{escape(label)}</text>')
+    parts.append(f'<text x="{left + pw + 4}" y="{height - 3}" text-anchor="end" class="tick">{escape(x_label)}</text>')
     if clipped:
         parts.append(f'<text x="{left + pw - 4}" y="{top + ph - 5}" text-anchor="end" class="note">'
                      f'outliers clipped to the frame</text>')

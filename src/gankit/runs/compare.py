@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 
 from gankit.errors import GankitError
+from gankit.fileio import atomic_write_bytes
 from gankit.runs.charts import PALETTE, Series, line_chart
 from gankit.runs.dmap import discriminator_maps, map_checkpoints
 from gankit.runs.report import (
@@ -104,7 +105,8 @@ def _compare_snapshots(records: Sequence[RunRecord], names: Sequence[str]) -> st
                 cells.append("<td></td>")
                 continue
             step, path = min(r.snapshots, key=lambda item: (abs(item[0] - target), item[0]))
-            inner = img_tag(path.read_bytes(), f"{r.name} at step {step}", min_width=0 if r.is_points else 140)
+            sizes = {"max_width": 300} if r.is_points else {"min_width": 140}
+            inner = img_tag(path.read_bytes(), f"{r.name} at step {step}", **sizes)
             cells.append(f"<td>{figure(inner, f'step {step}')}</td>")
         rows.append(f"<tr><th>{target}</th>{''.join(cells)}</tr>")
     return (f'<p class="muted">each run\'s snapshot nearest to the step on the left</p>'
@@ -160,7 +162,6 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.P
     Raises:
         GankitError: no run given, or one that :func:`write_report` would refuse.
     """
-    from gankit.fileio import atomic_write_bytes
 
     if not run_dirs:
         raise GankitError("compare at least one run folder")

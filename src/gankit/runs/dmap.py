@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gankit.data import toy_sample
 from gankit.errors import GankitError
+from gankit.models import build_models, seeded_noise
+from gankit.training import checkpoint
+from gankit.training.config import from_dict
 
 if TYPE_CHECKING:
     from gankit.runs.report import RunRecord
@@ -37,9 +41,6 @@ class MapPanel:
 
 def _load_networks(file: Path):
     """``(G, D, step, loss name)`` rebuilt from one checkpoint (raw G: the one this D was trained against)."""
-    from gankit.models import build_models
-    from gankit.training import checkpoint
-    from gankit.training.config import from_dict
 
     state = checkpoint.load(file)
     cfg = from_dict(json.loads(state["config"]), str(file))
@@ -56,7 +57,6 @@ def _load_networks(file: Path):
 
 def map_checkpoints(run_dir: Path) -> list[tuple[str, Path]]:
     """The checkpoints a map is drawn for: ``(label, file)``, oldest first, ``best.ckpt`` last."""
-    from gankit.training import checkpoint
 
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
@@ -95,8 +95,6 @@ def discriminator_maps(record: RunRecord, *, files: Sequence[tuple[str, Path]] |
     """
     import torch
 
-    from gankit.data import toy_sample
-    from gankit.models import seeded_noise
 
     if record.get("model.name") == "custom":
         return [], ["this run trained your own networks (model.name custom): the report cannot rebuild D to map it"]
@@ -139,7 +137,7 @@ def _map_png(D, loss: str, real, fake, window: tuple[float, float, float, float]
     grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)  # [G*G, 2]
     with torch.no_grad():
         logits = D(torch.from_numpy(grid).float()).float().reshape(MAP_GRID, MAP_GRID).numpy()
-    fig, ax = plt.subplots(figsize=(3.9, 3.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(3.7, 3.3), dpi=100)
     if loss in PROBABILITY_LOSSES:
         values = 1.0 / (1.0 + np.exp(-logits))  # D(x) = sigmoid(logit)
         norm, label, level = TwoSlopeNorm(0.5, 0.0, 1.0), "D(x)", 0.5

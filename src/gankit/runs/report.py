@@ -23,9 +23,14 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from gankit import __version__
+from gankit.data import TOY_NAMES
 from gankit.errors import GankitError
-from gankit.runs.animation import snapshots
+from gankit.fileio import atomic_write_bytes
+from gankit.runs.animation import snapshots, write_progress_gif
 from gankit.runs.charts import PALETTE, Series, fmt, line_chart
+from gankit.runs.dmap import PROBABILITY_LOSSES, discriminator_maps
+from gankit.training.export import GENERATOR_FILE
 
 REPORT_FILE = "report.html"
 MAX_SNAPSHOTS = 24  # snapshots shown on a run's page (first, last and evenly between); progress.gif has all
@@ -87,7 +92,6 @@ class RunRecord:
 
     @property
     def is_points(self) -> bool:
-        from gankit.data import TOY_NAMES
 
         return self.get("data.name") in TOY_NAMES
 
@@ -148,7 +152,6 @@ def read_run(run_dir: str | os.PathLike[str]) -> RunRecord:
         GankitError: the folder does not exist or is no run (no ``config.json``), or a file of it
             is damaged; one line each.
     """
-    from gankit.training.export import GENERATOR_FILE
 
     path = Path(run_dir)
     if not path.exists():
@@ -177,8 +180,9 @@ def data_uri(payload: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
 
 
-def img_tag(payload: bytes, alt: str, *, min_width: int = 0, mime: str = "image/png") -> str:
-    """An ``<img>`` with ``payload`` inlined; small pictures are shown enlarged, pixel for pixel."""
+def img_tag(payload: bytes, alt: str, *, min_width: int = 0, max_width: int = 0, mime: str = "image/png") -> str:
+    """An ``<img>`` with ``payload`` inlined; small pictures are shown enlarged pixel for pixel (to at
+    least ``min_width``), large ones shrunk to ``max_width`` (0: as they are)."""
     from PIL import Image
 
     width = height = None
@@ -190,7 +194,9 @@ def img_tag(payload: bytes, alt: str, *, min_width: int = 0, mime: str = "image/
     size, pixelated = "", ""
     if width and height:
         factor = max(1, math.ceil(min_width / width)) if min_width else 1
-        size = f' width="{width * factor}" height="{height * factor}"'
+        if max_width and width * factor > max_width:
+            factor = max_width / width
+        size = f' width="{round(width * factor)}" height="{round(height * factor)}"'
         pixelated = ' class="px"' if factor > 1 else ""
     return f'<img src="{data_uri(payload, mime)}" alt="{escape(alt)}"{size}{pixelated}>'
 
@@ -290,7 +296,6 @@ tr.diff td{background:#fff5d9}
 figure{margin:0}
 figcaption{font-size:12px;color:#5a6070;text-align:center}
 img.px{image-rendering:pixelated}
-td figure img{max-width:320px;height:auto}
 .muted{color:#737a89}
 .warn{color:#9a5a00}
 .swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}
@@ -302,7 +307,6 @@ footer{padding:0 28px 24px;color:#737a89;font-size:12px}
 
 def page(title: str, subtitle: str, sections: list[tuple[str, str, str]]) -> str:
     """A whole page: ``sections`` are ``(anchor, heading, inner HTML)``; empty ones are left out."""
-    from gankit import __version__
 
     shown = [(a, h, body) for a, h, body in sections if body]
     nav = "".join(f'<a href="#{a}">{escape(h)}</a>' for a, h, _ in shown)
@@ -391,8 +395,8 @@ def _snapshots(record: RunRecord) -> str:
     if not record.snapshots:
         return '<p class="muted">No snapshots yet (samples/step_*.png are written every train.sample_every steps).</p>'
     shown = spread(record.snapshots, MAX_SNAPSHOTS)
-    min_width = 0 if record.is_points else 160
-    figures = "".join(figure(img_tag(path.read_bytes(), f"samples at step {step}", min_width=min_width),
+    sizes = {"max_width": 270} if record.is_points else {"min_width": 160}  # four scatters to a row
+    figures = "".join(figure(img_tag(path.read_bytes(), f"samples at step {step}", **sizes),
                               f"step {step}") for step, path in shown)
     note = ("the same latent codes (fixed noise) at each snapshot" +
             (f"; {len(shown)} of {len(record.snapshots)} shown, progress.gif plays them all"
@@ -403,7 +407,6 @@ def _snapshots(record: RunRecord) -> str:
 def _maps(record: RunRecord) -> str:
     if not record.is_points:
         return ""
-    from gankit.runs.dmap import PROBABILITY_LOSSES, discriminator_maps
 
     panels, notes = discriminator_maps(record)
     if not panels and not notes:
@@ -449,10 +452,46 @@ def write_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
     Raises:
         GankitError: not a run folder, or a damaged file in it (one line).
     """
-    from gankit.fileio import atomic_write_bytes
 
     record = read_run(run_dir)
     path = Path(out) if out is not None else record.path / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, render_report(record).encode("utf-8"))
     return path
+
+
+# ------------------------------------------------------------------------ when a run stops
+
+def write_run_pages(run_dir: str | os.PathLike[str], *, log=print) -> list[Path]:
+    """Write ``progress.gif`` and ``report.html`` of a run that just stopped; never raises.
+
+    What the trainer calls at the end of a run (finished or interrupted), on rank 0 only: a page
+    that cannot be written (a full disk, a damaged file) is one warning line in ``log``, never a
+    failed run.
+
+    Returns:
+        The files written.
+    """
+
+    written = []
+    for what, write in (("progress.gif", write_progress_gif), ("report.html", write_report)):
+        try:
+            path = write(run_dir)
+        except (GankitError, OSError) as err:
+            log(f"warning: {what} was not written: {' '.join(str(err).split())}")
+            continue
+        if path is not None:
+            written.append(path)
+    return written
+
+
+class RunPages:
+    """A training callback (:mod:`gankit.training.callbacks`) that writes the run's pages when it stops.
+
+    ``gankit.train(cfg, callbacks=[RunPages()])`` leaves ``progress.gif`` and ``report.html`` in the
+    run folder, finished or interrupted; only rank 0 writes.
+    """
+
+    def on_end(self, trainer: Any) -> None:
+        if getattr(trainer, "is_main", True):
+            write_run_pages(trainer.run_dir, log=trainer.log)

@@ -17,6 +17,7 @@ from torch import nn
 from gankit.errors import CheckpointError, ConfigError
 from gankit.fileio import atomic_write_bytes
 from gankit.runs.folder import fresh_run_dir, next_run_dir
+from gankit.runs.report import RunPages
 from gankit.training import checkpoint, distributed
 from gankit.training.callbacks import Callbacks
 from gankit.training.config import RunConfig, from_dict, resumable_keys, set_value
@@ -62,7 +63,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, runs_root: str | Pat
     Under torchrun every rank calls this; rank 0 creates the run folder and tells the others its name.
     """
     networks = _networks(G, D)
-    callbacks = list(callbacks)
+    callbacks = [*callbacks, RunPages()]  # report.html and progress.gif when the run stops
     Callbacks(callbacks)  # a callback without hooks is refused before anything is built or written
     ranks, log = _ranks_and_log(log)
     with distributed.process_group_scope():
@@ -127,7 +128,7 @@ def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, log: Cal
     if not run_dir.is_dir():
         raise ConfigError(f"--resume expects a run folder; {run_dir} is not a folder")
     networks = _networks(G, D)
-    callbacks = list(callbacks)
+    callbacks = [*callbacks, RunPages()]
     Callbacks(callbacks)
     ranks, log = _ranks_and_log(log)
     with distributed.process_group_scope():

@@ -37,7 +37,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gankit.data import images_to_uint8
 from gankit.errors import ConfigError
+from gankit.fileio import atomic_write_bytes
+from gankit.models import eval_mode, run_generator, seeded_noise
+from gankit.runs.animation import enlarge, gif_bytes
+from gankit.runs.sampling import load_generator
+from gankit.training.snapshots import png_bytes
 
 # sin(Omega) below this: the endpoints are (anti)parallel and slerp's weights are 0/0, so lerp is used
 PARALLEL_EPS = 1e-6
@@ -164,7 +170,6 @@ def walk_latents(rows: int, steps: int, *, z_dim: int, noise: str = "uniform", s
         ``(z, modes)``: float32 ``[R, steps, z_dim]`` with ``R = rows`` (``2 * rows`` for
         ``"both"``), and the interpolation of each row.
     """
-    from gankit.models import seeded_noise
 
     if mode not in MODES:
         raise ConfigError(f"unknown interpolation {mode!r}; choose one of: {', '.join(MODES)}")
@@ -213,8 +218,6 @@ def latent_walk(run: str | Path, *, rows: int = 8, steps: int = 10, mode: str = 
         ema: use the EMA weights where the run kept them.
         device: where G runs.
     """
-    from gankit.models import eval_mode, run_generator
-    from gankit.runs.sampling import load_generator
 
     G = load_generator(run, ema=ema)
     z, modes = walk_latents(rows, steps, z_dim=G.z_dim, noise=G.noise, seed=seed, mode=mode)
@@ -241,7 +244,6 @@ def tile(images: Tensor, cols: int, *, padding: int = 2) -> Tensor:
 
 def walk_grid(walk: LatentWalk) -> Tensor:
     """The walk as one uint8 image ``[C, H', W']``: one row per walk, one column per step."""
-    from gankit.data import images_to_uint8
 
     r, m = walk.samples.shape[:2]
     images = images_to_uint8(walk.samples.reshape(r * m, *walk.samples.shape[2:]))  # [R*M, C, H, W]
@@ -250,7 +252,6 @@ def walk_grid(walk: LatentWalk) -> Tensor:
 
 def walk_png(walk: LatentWalk) -> bytes:
     """The image walk as a PNG grid (rows: walks; columns: steps from ``p0`` to ``p1``)."""
-    from gankit.training.snapshots import png_bytes
 
     return png_bytes(walk_grid(walk))
 
@@ -263,8 +264,6 @@ def walk_gif(walk: LatentWalk, *, frame_ms: int = 120, hold_ms: int = 600) -> by
     """
     from PIL import Image
 
-    from gankit.data import images_to_uint8
-    from gankit.runs.animation import enlarge, gif_bytes
 
     r, m = walk.samples.shape[:2]
     cols = len(set(walk.modes)) if len(set(walk.modes)) > 1 else math.ceil(math.sqrt(r))
@@ -327,7 +326,6 @@ def write_walk(walk: LatentWalk, out: str | Path, *, reference: Tensor | None = 
     Raises:
         ConfigError: another suffix, or a GIF of a 2-D run (its walk is a picture of paths).
     """
-    from gankit.fileio import atomic_write_bytes
 
     out = Path(out)
     if out.suffix not in WALK_SUFFIXES:
