@@ -13,9 +13,10 @@ features themselves and IS needs the probabilities, so they are computed on whol
 (``gankit evaluate``).
 
 Features are ``[N, F]`` tensors from any extractor (:mod:`gankit.metrics.features`); the
-feature space decides what the numbers mean. FID's matrix square root and KID's kernel come from
-torchmetrics; precision / recall and density / coverage are not in torchmetrics and are written
-here with chunked :func:`torch.cdist`.
+feature space decides what the numbers mean. Every formula is written here (FID's trace of a
+matrix square root by symmetric eigendecompositions, KID's polynomial-kernel MMD, precision /
+recall and density / coverage with chunked :func:`torch.cdist`) and tested against torchmetrics,
+scipy or a numpy reference; gankit imports no torchmetrics at run time.
 
 References:
     [1] M. Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics.image.kid import poly_mmd
 
 from gankit.errors import GankitError
 
@@ -274,6 +274,20 @@ class FID:
 # KID
 
 
+def poly_mmd(x: Tensor, y: Tensor, *, degree: int = 3, coef: float = 1.0) -> Tensor:
+    r"""Unbiased MMD^2 of two equally large sets ``[m, F]`` under :math:`k(a, b) = (a^\top b / F + c)^d` [2].
+
+    .. math::
+        \frac{1}{m(m-1)} \sum_{i \ne j} \big(k(x_i, x_j) + k(y_i, y_j)\big) - \frac{2}{m^2} \sum_{i, j} k(x_i, y_j)
+    """
+    m, f = x.shape
+    k_xx = (x @ x.T / f + coef) ** degree  # (m, m)
+    k_yy = (y @ y.T / f + coef) ** degree
+    k_xy = (x @ y.T / f + coef) ** degree
+    within = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+    return within - 2 * k_xy.sum() / (m * m)
+
+
 def effective_kid_subset(n_real: int, n_fake: int, subset_size: int = KID_SUBSET_SIZE) -> int:
     """The subset size KID uses: ``subset_size``, or half the smaller set when a subset would hold it all."""
     smaller = min(n_real, n_fake)
@@ -299,7 +313,7 @@ def kid(
         \mathrm{MMD}^2_u = \frac{1}{m(m-1)} \sum_{i \ne j} \big(k(x_i, x_j) + k(y_i, y_j)\big)
         - \frac{2}{m^2} \sum_{i, j} k(x_i, y_j)
 
-    (torchmetrics' ``poly_mmd``). Subsets are drawn without replacement with a CPU generator
+    (:func:`poly_mmd`). Subsets are drawn without replacement with a CPU generator
     seeded by ``seed``; the std is the population std over subsets (as torchmetrics).
     ``subset_size=None`` takes the standard 1,000, or half the smaller set when a subset of 1,000
     would hold it all (subsets of the whole sets would all be the same, std 0, which says nothing;
