@@ -70,7 +70,10 @@ class TensorBoardLog:
         if generated.dim() == 2:
             from PIL import Image
 
-            png = scatter_png(generated, trainer.real_reference(), title=f"step {trainer.step}")
+            # the trainer's own snapshot of this step, when it drew one: the scatter is not drawn twice
+            snapshot = Path(trainer.run_dir) / "samples" / f"step_{trainer.step:07d}.png"
+            png = snapshot.read_bytes() if snapshot.is_file() else scatter_png(
+                generated, trainer.real_reference(), title=f"step {trainer.step}")
             picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))  # (H, W, 3)
             self.writer.add_image("samples", picture, trainer.step, dataformats="HWC")
         else:
