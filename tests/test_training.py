@@ -152,3 +152,17 @@ def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path):
     assert sorted(scores) == [10, 20]
     assert best["best"]["w1"] == pytest.approx(min(scores.values()))
     assert best["step"] == min(scores, key=scores.get)
+
+
+def test_periodic_evaluations_record_the_wall_clock_seconds_across_a_resume(tmp_path):
+    cfg = toy_config()
+    for key, value in {"train.steps": 10, "train.eval_every": 5, "train.eval_n": 200,
+                       "train.checkpoint_every": 5}.items():
+        set_value(cfg, key, value)
+    run = runs.train(cfg, out=tmp_path / "run", log=lambda _: None).run_dir
+    runs.resume(run, overrides={"train.steps": 15}, log=lambda _: None)
+    rows = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10, 15]
+    seconds = [r["seconds"] for r in rows]
+    assert 0 < seconds[0] < seconds[1] < seconds[2]  # the resumed run counts on from the first call's time
+    assert checkpoint.load(checkpoint.find(run))["seconds"] >= seconds[2]

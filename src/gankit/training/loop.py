@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,8 @@ class Trainer:
         self.real_spread = mean_pairwise_distance(to_model_space(reference)).clamp_min(1e-12)
         self.rollbacks = 0
         self.best: float | None = None
+        self.seconds_before = 0.0  # wall-clock seconds trained by earlier calls (a resumed run's past)
+        self.started = time.perf_counter()
 
     # ----------------------------------------------------------------- phases
     def autocast(self):
@@ -193,6 +196,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "data_order": self.batches.state_dict(),
             "rng": checkpoint.capture_rng(),
+            "seconds": self.seconds(),
         }
 
     REQUIRED = ("step", "G", "D", "opt_g", "opt_d", "data_order", "rng")
@@ -223,6 +227,8 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.batches.load_state_dict(state["data_order"])
         self.step = int(state["step"])
+        self.seconds_before = float(state.get("seconds", 0.0))  # checkpoints before it was kept have none
+        self.started = time.perf_counter()
         checkpoint.restore_rng(state["rng"])
         if self.is_main:
             self.stats_file.truncate_after(self.step)
@@ -306,6 +312,10 @@ class Trainer:
         if t.eval_every and self.step % t.eval_every == 0:
             self.evaluate_and_keep_best()
 
+    def seconds(self) -> float:
+        """Wall-clock seconds of training so far, over every call that trained this run."""
+        return self.seconds_before + time.perf_counter() - self.started
+
     def refresh_ema(self) -> None:
         """Standing batch-norm statistics for the EMA generator's weights, when they are stale.
 
@@ -329,7 +339,7 @@ class Trainer:
         if scored is not None:  # rank 0 scores
             metric, value, result = scored
             self.log(f"eval at step {self.step}: {metric} {value:.4g}")
-            self.evals_file.append([{"step": self.step, **result}])
+            self.evals_file.append([{"step": self.step, "seconds": round(self.seconds(), 3), **result}])
             self.callbacks.on_eval(self, result)
         better = scored is not None and is_better(metric, value, self.best)
         if not distributed.any_rank(better, self.ranks):  # all ranks flush together
@@ -344,6 +354,7 @@ class Trainer:
         t = self.cfg.train
         if self.is_main:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        self.started = time.perf_counter()
         progress = Progress(total=t.steps, start=self.step, log=self.log, critic=self.cfg.loss.name in CRITIC_LOSSES)
         interrupted = False
         if self.is_main and t.tensorboard:  # rank 0 alone writes
