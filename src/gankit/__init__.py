@@ -21,9 +21,9 @@ The public Python API, imported on first use so that ``import gankit`` stays fas
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+
+from gankit.lazy import lazy_attributes
 
 try:
     __version__ = version("gankit")
@@ -46,13 +46,7 @@ _API = {
 __all__ = ["__version__", *sorted(_API)]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _API:
-        raise AttributeError(f"module 'gankit' has no attribute {name!r}")
-    module = _API[name]
-    if module is None:
-        return importlib.import_module(f"gankit.{name}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes("gankit", _API)
 
 
 def __dir__() -> list[str]:

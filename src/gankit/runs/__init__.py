@@ -7,8 +7,7 @@ This layer sits above :mod:`gankit.training` (the trainer, checkpoints, generato
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gankit.lazy import lazy_attributes
 
 _LAZY = {
     "train": "gankit.runs.start",
@@ -28,7 +27,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'gankit.runs' has no attribute {name!r}")
+__getattr__ = lazy_attributes("gankit.runs", _LAZY)

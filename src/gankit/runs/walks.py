@@ -43,7 +43,7 @@ from gankit.fileio import atomic_write_bytes
 from gankit.models import eval_mode, run_generator, seeded_noise
 from gankit.runs.animation import enlarge, gif_bytes
 from gankit.runs.sampling import load_generator
-from gankit.training.snapshots import png_bytes
+from gankit.training.snapshots import png_bytes, tile
 
 # sin(Omega) below this: the endpoints are (anti)parallel and slerp's weights are 0/0, so lerp is used
 PARALLEL_EPS = 1e-6
@@ -229,18 +229,6 @@ def latent_walk(run: str | Path, *, rows: int = 8, steps: int = 10, mode: str = 
 
 
 # ----------------------------------------------------------------------------------- pictures
-
-def tile(images: Tensor, cols: int, *, padding: int = 2) -> Tensor:
-    """Tile uint8 images ``[N, C, H, W]`` row by row, ``cols`` to a row, into one uint8 ``[C, H', W']``."""
-    n, c, h, w = images.shape
-    rows = math.ceil(n / cols)
-    grid = torch.zeros(c, rows * (h + padding) + padding, cols * (w + padding) + padding, dtype=torch.uint8)
-    for i in range(n):
-        r, col = divmod(i, cols)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[:, top:top + h, left:left + w] = images[i]
-    return grid
-
 
 def walk_grid(walk: LatentWalk) -> Tensor:
     """The walk as one uint8 image ``[C, H', W']``: one row per walk, one column per step."""

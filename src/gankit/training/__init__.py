@@ -7,8 +7,7 @@ Starting and resuming whole runs sits one layer up, in :mod:`gankit.runs` (``gan
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gankit.lazy import lazy_attributes
 
 _LAZY = {
     "Trainer": "gankit.training.loop",
@@ -20,7 +19,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'gankit.training' has no attribute {name!r}")
+__getattr__ = lazy_attributes("gankit.training", _LAZY)

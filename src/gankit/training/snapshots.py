@@ -14,8 +14,12 @@ from gankit.training.checkpoint import atomic_write_bytes
 
 def image_grid(images: torch.Tensor, *, padding: int = 2) -> torch.Tensor:
     """Tile uint8 images [N, C, H, W] into one uint8 image [C, H', W'] (a near-square grid)."""
+    return tile(images, math.ceil(math.sqrt(len(images))), padding=padding)
+
+
+def tile(images: torch.Tensor, cols: int, *, padding: int = 2) -> torch.Tensor:
+    """Tile uint8 images ``[N, C, H, W]`` row by row, ``cols`` to a row, into one uint8 ``[C, H', W']``."""
     n, c, h, w = images.shape
-    cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     grid = torch.zeros(c, rows * (h + padding) + padding, cols * (w + padding) + padding, dtype=torch.uint8)
     for i in range(n):
