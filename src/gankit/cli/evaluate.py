@@ -24,9 +24,11 @@ ROWS: dict[str, tuple[str, str]] = {
     "coverage": ("coverage (k=5)", "higher"),
     "is_mean": ("Inception Score", "higher"),
     "classes_covered": ("classes covered", "higher"),
+    "class_accuracy_mean": ("class accuracy (conditional)", "higher"),
+    "intra_fid_mean": ("intra-class FID (conditional)", "lower"),
 }
 # metrics computed in a feature space: their label names it (a classifier's FID is not Inception's)
-IN_FEATURE_SPACE = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "is_mean")
+IN_FEATURE_SPACE = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "is_mean", "intra_fid_mean")
 
 
 def label(key: str, space: str | None) -> str:
@@ -85,6 +87,10 @@ def format_table(result: dict[str, Any]) -> str:
         rows.append((label(key, result.get("features")), value, better))
     if "class_counts" in m:
         rows.append(("class histogram", " ".join(str(c) for c in m["class_counts"]), "even"))
+    for key, name, better in (("class_accuracy", "class accuracy by class", "higher"),
+                              ("intra_fid", "intra-class FID by class", "lower")):
+        if key in m:
+            rows.append((name, " ".join(_fmt(v) for v in m[key]), better))
     w0 = max(len(r[0]) for r in rows + [("metric", "", "")])
     w1 = max(len(r[1]) for r in rows + [("", "value", "")])
     lines = [f"{'metric':<{w0}}  {'value':<{w1}}  better"]

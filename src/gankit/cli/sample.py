@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     walk.add_argument("--mode", choices=("linear", "slerp", "both"), default=None,
                       help="straight lines, spherical interpolation (White 2016), or both for each pair of endpoints "
                            f"(default {WALK_DEFAULTS['mode']})")
+    parser.add_argument("--class", dest="class_", metavar="K", default=None,
+                        help="a class-conditional run: sample class K only, or 'all' for one row per class "
+                             "(--n // K samples a row); the .npz also holds the labels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                         help="use the EMA weights when the run kept them (default: yes)")
@@ -43,7 +46,7 @@ def write_samples(out: Path, samples: dict, *, reference=None) -> str:
     import torch
 
     from gankit.fileio import atomic_write_bytes
-    from gankit.training.snapshots import image_grid, png_bytes, scatter_png
+    from gankit.training.snapshots import image_grid, png_bytes, scatter_png, tile
 
     key = "images" if "images" in samples else "points"
     array = samples[key]
@@ -52,7 +55,8 @@ def write_samples(out: Path, samples: dict, *, reference=None) -> str:
         import io
 
         buffer = io.BytesIO()
-        np.savez(buffer, **{key: array})
+        extra = {"labels": samples["labels"]} if "labels" in samples else {}
+        np.savez(buffer, **{key: array}, **extra)
         atomic_write_bytes(out, buffer.getvalue())
         return f"{out} ({key} {array.dtype} {list(array.shape)})"
     if out.suffix == ".png":
@@ -61,8 +65,11 @@ def write_samples(out: Path, samples: dict, *, reference=None) -> str:
             payload = scatter_png(torch.from_numpy(array), reference, title=f"{len(array)} generated over real data")
             atomic_write_bytes(out, payload)
             return f"{out} (a scatter of {len(array)} points over {len(reference) if reference is not None else 0} real ones)"
-        atomic_write_bytes(out, png_bytes(image_grid(torch.from_numpy(array))))
-        return f"{out} (a grid of {len(array)})"
+        images = torch.from_numpy(array)
+        cols = samples.get("cols")
+        atomic_write_bytes(out, png_bytes(image_grid(images) if cols is None else tile(images, cols)))
+        rows = f", {len(array) // cols} rows of {cols}" if cols else ""
+        return f"{out} (a grid of {len(array)}{rows})"
     if out.suffix:
         raise ConfigError(f"--out {out}: use a .npz or .png file, or a folder name without a suffix")
     if key == "points":
@@ -71,6 +78,16 @@ def write_samples(out: Path, samples: dict, *, reference=None) -> str:
     for i, image in enumerate(array):
         atomic_write_bytes(out / f"{i:06d}.png", png_bytes(torch.from_numpy(image)))
     return f"{out}/ ({len(array)} PNG files)"
+
+
+def parse_class(text: str | None) -> int | str | None:
+    """``--class``: None, ``"all"`` or a class number."""
+    if text is None or text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--class takes a class number or 'all'; got {text!r}") from None
 
 
 def real_points(samples: dict, n: int = 2000):
@@ -89,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from gankit.training.runtime import pick_device
 
     if getattr(args, "interpolate", False):
+        if getattr(args, "class_", None) is not None:
+            raise ConfigError("--class does not go with --interpolate (latent walks); drop one")
         return run_walk(args)
     given = [f"--{name}" for name in WALK_DEFAULTS if getattr(args, name, None) is not None]
     if given:
@@ -97,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     n = 64 if args.n is None else args.n
     if n <= 0:
         raise ConfigError(f"--n must be > 0; got {n}")
-    samples = generate_samples(args.run, n, seed=args.seed, ema=args.ema, device=pick_device(args.device))
+    samples = generate_samples(args.run, n, seed=args.seed, ema=args.ema, device=pick_device(args.device),
+                               classes=parse_class(getattr(args, "class_", None)))
     where = write_samples(Path(args.out), samples, reference=real_points(samples))
     weights = "EMA" if samples["ema"] else "raw"
     print(f"wrote {where} from step {samples['step']} ({weights} weights)")

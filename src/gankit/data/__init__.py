@@ -16,6 +16,7 @@ fashion-mnist  images   Fashion-MNIST, 60000 / 10000     train, test      32, 1 
 mnist          images   MNIST, 60000 / 10000             train, test      32, 1 channel
 cifar10        images   CIFAR-10, 50000 / 10000          train, test      32, 3 channels
 folder:PATH    images   every image under PATH           train (all)      64, 3 channels
+               (labels when PATH holds one subfolder per class)
 ============== ======== ================================ ================ =================
 
 :data:`SOURCES` maps each name to its loader kind (``toy``, ``digits`` or ``builtin``; ``folder:PATH``
@@ -43,7 +44,13 @@ import torch
 
 from gankit.data.base import Dataset, check_channels, check_image_size, check_split, data_root
 from gankit.data.cache import cached
-from gankit.data.folder import IMAGE_EXTENSIONS, decode_images, fingerprint, resolve_folder
+from gankit.data.folder import (
+    IMAGE_EXTENSIONS,
+    decode_images,
+    fingerprint,
+    folder_classes,
+    resolve_folder,
+)
 from gankit.data.images import (
     from_28,
     load_cifar10,
@@ -137,7 +144,8 @@ def load_folder_source(
     """Every image under ``path`` (recursive), uint8 ``[N, C, S, S]`` with S = ``image_size`` (default 64).
 
     Converted to RGB, or grayscale when ``channels=1``; see :mod:`gankit.data.folder`. Undecodable
-    files are skipped with one warning and counted in ``n_skipped``.
+    files are skipped with one warning and counted in ``n_skipped``. A folder of class subfolders
+    (:func:`gankit.data.folder.folder_classes`) gives ``labels`` and ``class_names``.
     """
     size = check_image_size(image_size, 64)
     check_split(f"{FOLDER_PREFIX}{path}", split, ("train",))
@@ -149,19 +157,25 @@ def load_folder_source(
         "size": size,
         "channels": n_channels,
         "files": fingerprint(folder, files),
+        "labels": "class-subfolders",  # entries carry the class labels of the files kept
     }
+    classes = folder_classes(folder, files)
 
     def build():
-        data, n_skipped, note = decode_images(folder, files, size, n_channels)
-        return data, None, {"n_skipped": str(n_skipped), "note": note}
+        kept: list[int] = []
+        data, n_skipped, note = decode_images(folder, files, size, n_channels, kept=kept)
+        labels = None if classes is None else torch.from_numpy(classes[1][kept])
+        return data, labels, {"n_skipped": str(n_skipped), "note": note}
 
-    data, _, meta = cached(key, build, enabled=cache)
+    data, labels, meta = cached(key, build, enabled=cache)
     if meta.get("note"):
         warnings.warn(meta["note"], stacklevel=3)
     return Dataset(
         name=f"{FOLDER_PREFIX}{folder}",
         kind="images",
         data=data,
+        labels=None if classes is None else labels,
+        class_names=None if classes is None else classes[0],
         n_skipped=int(meta.get("n_skipped", 0)),
     )
 

@@ -24,7 +24,9 @@ class Dataset:
         kind: ``"points"`` (2-D toy sets) or ``"images"``.
         data: Points as float32 ``[N, 2]``; images as uint8 ``[N, C, H, W]`` in 0..255. Contiguous, CPU.
             Use :func:`gankit.data.to_model_space` to turn a batch into the model's float range.
-        labels: int64 ``[N]`` class labels where the source has them (the mode index for toy mixtures).
+        labels: int64 ``[N]`` class labels where the source has them (the mode index for toy mixtures,
+            the class subfolder of a folder source).
+        class_names: the name of each class, where the source names them (a folder's subfolders).
         modes: float64 ``[M, 2]`` mode centres of a toy Gaussian mixture; ``None`` otherwise.
         mode_std: Standard deviation of each mixture component (isotropic); ``None`` otherwise.
         n_skipped: Files of a folder source that could not be decoded and were left out.
@@ -37,6 +39,7 @@ class Dataset:
     modes: torch.Tensor | None = None
     mode_std: float | None = None
     n_skipped: int = 0
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # Programming errors inside gankit, not user errors: a source built a malformed record.
@@ -54,6 +57,17 @@ class Dataset:
             raise ValueError(
                 f"labels must be int64 [{len(self.data)}], got {self.labels.dtype} {tuple(self.labels.shape)}"
             )
+
+    @property
+    def num_classes(self) -> int:
+        """K: the named classes, else ``max(labels) + 1``; 0 for data without labels."""
+        if self.labels is None:
+            return 0
+        if self.class_names is not None:
+            return len(self.class_names)
+        if self.modes is not None:
+            return len(self.modes)
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -7,6 +7,10 @@ Each image is converted to RGB (or L when 1 channel is asked), then its centred 
 ``size``, then centre crop). Transparency (RGBA, LA, PA, P with a transparent colour) is composited
 over white. 16-bit grayscale is scaled to 8 bits. Animated files contribute their first frame.
 Files that cannot be decoded are skipped, counted and reported in one warning.
+
+Class labels (:func:`folder_classes`): when every image lies inside a subfolder of the folder and there
+are at least two such subfolders, each subfolder is a class (as torchvision's ``ImageFolder``): class
+``k`` is the ``k``-th subfolder name in sorted order, nested folders belong to their top subfolder.
 """
 
 from __future__ import annotations
@@ -115,6 +119,21 @@ def resolve_folder(folder: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     return path, files
 
 
+def folder_classes(folder: Path, files: list[Path]) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """``(class names, int64 labels [len(files)])`` when the files sit in two or more class subfolders, else None.
+
+    A file directly in ``folder`` means the folder has no class layout (None).
+    """
+    tops = [f.relative_to(folder).parts for f in files]
+    if any(len(parts) < 2 for parts in tops):
+        return None
+    names = tuple(sorted({parts[0] for parts in tops}))
+    if len(names) < 2:
+        return None
+    index = {name: k for k, name in enumerate(names)}
+    return names, np.array([index[parts[0]] for parts in tops], dtype=np.int64)
+
+
 def fingerprint(folder: Path, files: list[Path]) -> str:
     """SHA-256 over each file's relative path, size and modification time: changes when any file does."""
     h = hashlib.sha256()
@@ -125,9 +144,11 @@ def fingerprint(folder: Path, files: list[Path]) -> str:
 
 
 def decode_images(
-    folder: Path, files: list[Path], size: int, channels: int
+    folder: Path, files: list[Path], size: int, channels: int, *, kept: list[int] | None = None
 ) -> tuple[torch.Tensor, int, str]:
     """Decode ``files`` to uint8 ``[N, channels, size, size]``, skipping undecodable ones.
+
+    ``kept``, when given, is filled with the indices of the files that were decoded (the rows' files).
 
     Returns:
         The images, the number of files skipped, and a one-line note about them ("" when none).
@@ -152,6 +173,8 @@ def decode_images(
         errors = list(pool.map(decode, range(len(files))))
 
     bad = [i for i, err in enumerate(errors) if err is not None]
+    if kept is not None:
+        kept[:] = [i for i, err in enumerate(errors) if err is None]
     for i in bad:
         log.debug("skipped %s: %s", files[i], errors[i])
     if len(bad) == len(files):

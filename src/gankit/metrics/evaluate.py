@@ -9,6 +9,8 @@
 * :func:`write_metrics` writes a result as strict JSON (``metrics.json``); scoring a whole run
   folder is :func:`gankit.runs.evaluate.evaluate_run`, one layer up.
 * :func:`load_samples` reads and checks a sample ``.npz``.
+* :func:`class_metrics` scores a class-conditional generator's samples class by class
+  (:func:`per_class_scores`: the classifier's agreement with the asked class, intra-class FID).
 
 Repeated calls (the trainer scoring every N steps) are cheap: the feature extractor and the real
 features are kept in memory per (dataset, size, channels, feature space, weights, n, split,
@@ -36,7 +38,7 @@ from gankit.data.base import check_image_size
 from gankit.errors import GankitError
 from gankit.fileio import atomic_write_bytes
 from gankit.metrics import features as F
-from gankit.metrics.image import FID, image_metrics
+from gankit.metrics.image import FID, fid, image_metrics
 from gankit.metrics.toy import DEFAULT_TOY_SAMPLES, evaluate_toy
 
 DEFAULT_N_IMAGES = 10_000
@@ -318,6 +320,110 @@ def evaluate_samples(
     out["features"], out["feature_tag"] = ev.feature_space, ev.extractor.tag
     out["metrics"] = ev(x, seed=seed)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# class-conditional generators
+
+
+def per_class_scores(fake: Tensor, asked: Tensor, real: Tensor, real_labels: Tensor, num_classes: int, *,
+                     cls_probs: Tensor | None = None) -> dict[str, Any]:
+    r"""Per-class scores of a class-conditional generator, from features.
+
+    .. math::
+        \mathrm{acc}_k = \frac{|\{i : y_i = k,\ \arg\max_j p_j(x_i) = k\}|}{|\{i : y_i = k\}|},
+        \qquad \mathrm{FID}_k = \mathrm{FID}(\{\phi(x) : x \text{ real of class } k\},
+        \{\phi(G(z, k))\})
+
+    ``acc_k`` is the share of the samples asked for class ``k`` that the domain classifier assigns
+    to ``k`` (the "classification accuracy" of conditional samples, Odena et al., 2017 [1]);
+    ``FID_k`` is the intra-class FID of Miyato & Koyama (2018, Sec. 5.1 [2]): the Fréchet distance
+    (:func:`gankit.metrics.image.fid`) between the features of class ``k``'s real images and of the
+    samples asked for ``k``. A class with fewer than two samples on either side has no FID (NaN).
+
+    Args:
+        fake: generated features ``[N, F]``.
+        asked: int64 ``[N]``, the class each sample was asked for.
+        real: real features ``[M, F]``.
+        real_labels: int64 ``[M]``, their classes.
+        num_classes: K.
+        cls_probs: the domain classifier's class probabilities of the samples ``[N, K]``, or None
+            (no accuracy then).
+
+    Returns:
+        ``intra_fid`` (K floats) and ``intra_fid_mean`` (over the classes that have one), plus with
+        ``cls_probs`` ``class_accuracy`` (K floats, NaN for a class with no sample) and
+        ``class_accuracy_mean`` (over all samples' classes, each class weighted equally).
+
+    [1] A. Odena, C. Olah, J. Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML 2017.
+    [2] T. Miyato, M. Koyama, "cGANs with Projection Discriminator", ICLR 2018.
+    """
+    asked, real_labels = asked.long().cpu(), real_labels.long().cpu()
+    fake, real = fake.cpu(), real.cpu()
+    out: dict[str, Any] = {}
+    fids = []
+    for k in range(num_classes):
+        f, r = fake[asked == k], real[real_labels == k]
+        fids.append(fid(r, f) if len(f) >= 2 and len(r) >= 2 else math.nan)
+    present = [v for v in fids if math.isfinite(v)]
+    out["intra_fid"] = fids
+    out["intra_fid_mean"] = float(np.mean(present)) if present else math.nan
+    if cls_probs is not None:
+        hit = cls_probs.cpu().argmax(dim=1) == asked
+        acc = [float(hit[asked == k].double().mean()) if bool((asked == k).any()) else math.nan
+               for k in range(num_classes)]
+        seen = [v for v in acc if math.isfinite(v)]
+        out["class_accuracy"] = acc
+        out["class_accuracy_mean"] = float(np.mean(seen)) if seen else math.nan
+    return out
+
+
+def real_by_class(labels: Tensor, num_classes: int, per_class: int) -> Tensor:
+    """Indices of up to ``per_class`` real items of each class, from a fixed (``REAL_SEED``) permutation."""
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(F.REAL_SEED))
+    return torch.cat([perm[labels[perm] == k][:per_class] for k in range(num_classes)])
+
+
+def class_metrics(samples: Mapping[str, Any], data: str, *, num_classes: int, features: str | None = None,
+                  inception_weights: str | os.PathLike[str] | None = None,
+                  classifier_weights: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
+                  split: str = "train", channels: int | None = None) -> dict[str, Any]:
+    """Per-class scores (:func:`per_class_scores`) of a conditional run's samples against ``data``.
+
+    Args:
+        samples: ``{"images": uint8 [N, C, H, W], "labels": int64 [N]}`` (the class each was asked
+            for, as :func:`gankit.runs.sampling.generate_samples` returns), or ``{"points": [N, 2],
+            "labels": ...}`` for a labelled toy set, where a point's class is its nearest mode and
+            only ``class_accuracy`` is given.
+        data: the dataset the run trained on (labelled).
+        num_classes: K.
+        features, inception_weights, classifier_weights, device, split, channels: as
+            :func:`evaluate_samples`. Images are compared in the same feature space; the accuracy
+            needs the domain classifier (for a folder of classes there is none: FID only).
+    """
+    asked = torch.as_tensor(np.asarray(samples["labels"]), dtype=torch.int64)
+    kind, x = check_samples({k: v for k, v in samples.items() if k in ("images", "points")})
+    if kind == "points":
+        modes, _ = toy_modes(data)
+        nearest = torch.cdist(x.double(), modes.double()).argmin(dim=1)  # (N,)
+        probs = torch.nn.functional.one_hot(nearest, max(len(modes), num_classes)).double()  # the "classifier"
+        scores = per_class_scores(x, asked, x[:0], asked[:0], num_classes, cls_probs=probs)
+        return {k: v for k, v in scores.items() if k.startswith("class_")}
+    ev = _image_evaluator(data, int(x.shape[-1]), channels, features, _path_str(inception_weights),
+                          _path_str(classifier_weights), len(x), split, str(torch.device(device)))
+    fake, _, cls_probs = ev.extract(x)
+    kwargs: dict[str, Any] = {"image_size": int(x.shape[-1]), "split": split}
+    if channels is not None:
+        kwargs["channels"] = channels
+    ds = load_dataset(data, **kwargs)
+    if ds.labels is None:
+        raise GankitError(f"{data!r} has no class labels; per-class scores need labelled data")
+    per_class = max(2, int(torch.bincount(asked, minlength=num_classes).max()))
+    index = real_by_class(ds.labels, num_classes, per_class)
+    real, _ = F.extract(ev.extractor, ds.data[index])
+    if cls_probs is not None and cls_probs.shape[1] != num_classes:
+        cls_probs = None  # a classifier of other classes says nothing about these
+    return per_class_scores(fake, asked, real, ds.labels[index], num_classes, cls_probs=cls_probs)
 
 
 def fit_to_evaluator(images: Tensor, data: str) -> tuple[Tensor, int | None]:

@@ -9,6 +9,12 @@ from __future__ import annotations
 from torch import nn
 
 from gankit.errors import ConfigError
+from gankit.models.conditional import (
+    ConditionalGenerator,
+    ProjectionDiscriminator,
+    conditional_models,
+    embed_dim,
+)
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, build_dcgan, init_weights
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator, build_mlp
 from gankit.models.noise import NOISE, sample_noise
@@ -29,6 +35,7 @@ def build_models(
     width: int,
     depth: int = 3,
     d_norm: str = "batch",
+    num_classes: int | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     """Build ``(generator, discriminator)`` for data of shape ``data_shape``.
 
@@ -42,19 +49,26 @@ def build_models(
         d_norm: the discriminator norm the loss wants (``LossSpec.d_norm``): ``"batch"``,
             ``"layer"`` (per-sample, for gradient penalties) or ``"none"``. The mlp has no
             batch norm and maps ``"batch"`` to no norm (see ``mlp.MLP_D_NORM``).
+        num_classes: K for a class-conditional pair (:mod:`gankit.models.conditional`): G takes
+            ``(z, y)`` with the class embedding concatenated to ``z``, D is a projection
+            discriminator ``(x, y) -> [N]``; ``None`` builds the unconditional pair.
 
     Raises:
         ConfigError: unknown model or norm, or data the model cannot handle.
     """
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[model](
-        data_shape=tuple(data_shape), z_dim=z_dim, width=width, depth=depth, d_norm=d_norm
-    )
+    if num_classes is None:
+        return MODELS[model](data_shape=tuple(data_shape), z_dim=z_dim, width=width, depth=depth, d_norm=d_norm)
+    G, D = MODELS[model](data_shape=tuple(data_shape), z_dim=z_dim + embed_dim(z_dim), width=width, depth=depth,
+                         d_norm=d_norm)
+    return conditional_models(G, D, z_dim=z_dim, num_classes=num_classes)
 
 
 __all__ = [
     "MODELS",
+    "ConditionalGenerator",
+    "ProjectionDiscriminator",
     "NOISE",
     "DCGANDiscriminator",
     "DCGANGenerator",

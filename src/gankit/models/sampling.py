@@ -30,13 +30,19 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 
 @torch.no_grad()
-def run_generator(G: nn.Module, z: Tensor, *, device: str | torch.device, batch_size: int = CHUNK) -> Tensor:
+def run_generator(G: nn.Module, z: Tensor, *, device: str | torch.device, batch_size: int = CHUNK,
+                  classes: Tensor | None = None) -> Tensor:
     """``G(z)`` for latent codes ``z [N, z_dim]``, ``batch_size`` rows at a time on ``device``.
+
+    ``classes`` (int64 ``[N]``) are the labels of a class-conditional generator, called ``G(z, y)``.
 
     Returns:
         float32 ``[N, ...]`` on the CPU (G's mode is left as it is; see :func:`eval_mode`).
     """
-    return torch.cat([G(part.to(device)).float().cpu() for part in z.split(batch_size)])
+    if classes is None:
+        return torch.cat([G(part.to(device)).float().cpu() for part in z.split(batch_size)])
+    return torch.cat([G(part.to(device), y.to(device)).float().cpu()
+                      for part, y in zip(z.split(batch_size), classes.split(batch_size), strict=True)])
 
 
 def seeded_noise(n: int, z_dim: int, noise: str, *, seed: int, batch_size: int = CHUNK) -> Tensor:
@@ -52,10 +58,12 @@ def seeded_noise(n: int, z_dim: int, noise: str, *, seed: int, batch_size: int =
 
 @torch.no_grad()
 def generate(G: nn.Module, n: int, *, z_dim: int, noise: str, seed: int = 0, device: str | torch.device = "cpu",
-             batch_size: int = CHUNK) -> Tensor:
+             batch_size: int = CHUNK, classes: Tensor | None = None) -> Tensor:
     """``n`` samples of ``G`` in model space ([-1, 1] images or raw points), reproducible under ``seed``.
 
-    G runs in eval mode on ``device`` and is restored to its mode afterwards.
+    G runs in eval mode on ``device`` and is restored to its mode afterwards. ``classes`` (int64
+    ``[n]``) are the labels a class-conditional generator is asked for; the codes do not depend on
+    them, so sample ``i`` of one seed differs between class lists only by its label.
 
     Returns:
         float32 ``[n, ...]`` on the CPU.
@@ -63,4 +71,4 @@ def generate(G: nn.Module, n: int, *, z_dim: int, noise: str, seed: int = 0, dev
     device = torch.device(device)
     z = seeded_noise(n, z_dim, noise, seed=seed, batch_size=batch_size)
     with eval_mode(G.to(device)):
-        return run_generator(G, z, device=device, batch_size=batch_size)
+        return run_generator(G, z, device=device, batch_size=batch_size, classes=classes)

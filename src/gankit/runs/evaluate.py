@@ -19,6 +19,7 @@ from gankit.errors import GankitError
 from gankit.metrics.evaluate import (
     DEFAULT_N_IMAGES,
     DEFAULT_N_POINTS,
+    class_metrics,
     evaluate_samples,
     write_metrics,
 )
@@ -48,17 +49,29 @@ def evaluate_run(
         write: write ``metrics.json`` into the run folder.
 
     Returns:
-        :func:`evaluate_samples`' result plus ``step``, ``ema`` and ``run``.
+        :func:`evaluate_samples`' result plus ``step``, ``ema`` and ``run``. A class-conditional
+        run's samples take every class in turn, and its ``metrics`` also hold the per-class scores
+        of :func:`gankit.metrics.evaluate.class_metrics` (``class_accuracy``, ``class_accuracy_mean``,
+        ``intra_fid``, ``intra_fid_mean``).
     """
     probe = n or DEFAULT_N_IMAGES
     drawn = generate_samples(path, probe, seed=seed, ema=True, device=device)
     if "points" in drawn and n is None:
         drawn["points"] = drawn["points"][:DEFAULT_N_POINTS]
+        if "labels" in drawn:
+            drawn["labels"] = drawn["labels"][:DEFAULT_N_POINTS]
     channels = int(np.asarray(drawn["images"]).shape[1]) if "images" in drawn else None
     kind_key = "images" if "images" in drawn else "points"
     result = evaluate_samples({kind_key: drawn[kind_key]}, drawn["data"], features=features,
                               inception_weights=inception_weights, classifier_weights=classifier_weights,
                               seed=seed, device=device, channels=channels)
+    if "labels" in drawn:  # a class-conditional run
+        num_classes = int(drawn["num_classes"])
+        result["metrics"].update(class_metrics({kind_key: drawn[kind_key], "labels": drawn["labels"]}, drawn["data"],
+                                               num_classes=num_classes, features=features,
+                                               inception_weights=inception_weights,
+                                               classifier_weights=classifier_weights, device=device,
+                                               channels=channels))
     result.update(run=str(run_folder(path)), step=drawn.get("step"), ema=drawn.get("ema"))
     if write:
         write_metrics(run_folder(path) / METRICS_FILE, result)

@@ -78,7 +78,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, runs_root: str | Pat
             atomic_write_bytes(run_dir / "config.json", (resolved.to_json() + "\n").encode())
         run_dir = Path(distributed.broadcast_text(str(run_dir) if run_dir else None, ranks))
         log(f"run folder: {run_dir}")
-        log(f"{resolved.model.name} / {resolved.loss.name} on {resolved.data.name} ({len(parts.dataset.data)} items, "
+        conditional = f" conditional on {parts.num_classes} classes" if parts.num_classes else ""
+        log(f"{resolved.model.name}{conditional} / {resolved.loss.name} on {resolved.data.name} ({len(parts.dataset.data)} items, "
             f"shape {tuple(parts.dataset.shape)}), {resolved.train.steps} steps, batch {resolved.train.batch_size}"
             f"{_per_rank(ranks, resolved.train.batch_size)}, K={resolved.loss.d_steps}, device {parts.device}")
         return Trainer(parts, run_dir, log=log, callbacks=callbacks).run()

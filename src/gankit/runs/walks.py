@@ -217,13 +217,16 @@ def latent_walk(run: str | Path, *, rows: int = 8, steps: int = 10, mode: str = 
         rows, steps, mode, seed: as :func:`walk_latents`.
         ema: use the EMA weights where the run kept them.
         device: where G runs.
+
+    A class-conditional run's walk ``i`` keeps one class, ``i mod K``, along its whole path.
     """
 
     G = load_generator(run, ema=ema)
     z, modes = walk_latents(rows, steps, z_dim=G.z_dim, noise=G.noise, seed=seed, mode=mode)
     r, m, d = z.shape
+    classes = (torch.arange(r) % G.num_classes).repeat_interleave(m) if G.num_classes else None  # [R*M]
     with eval_mode(G.net.to(device)) as net:
-        x = run_generator(net, z.reshape(r * m, d), device=device)  # [R*M, ...]
+        x = run_generator(net, z.reshape(r * m, d), device=device, classes=classes)  # [R*M, ...]
     return LatentWalk(z=z, samples=x.reshape(r, m, *x.shape[1:]), modes=modes, data=G.config.data.name,
                       step=G.step, ema=G.ema)
 

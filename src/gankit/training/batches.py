@@ -3,7 +3,9 @@
 Each epoch is a fresh permutation drawn from a generator seeded by ``(seed, epoch)``, so the data
 order is fully described by ``(epoch, position)``: that pair is all a checkpoint stores to resume
 the exact same sequence of batches. Under data parallelism every rank walks the same global batch
-and takes its own contiguous slice of it.
+and takes its own contiguous slice of it. With ``labels`` (a class-conditional run),
+:meth:`EpochBatches.next_labelled` returns each batch's labels too, gathered by the same indices;
+the permutation and the state are those of an unlabelled run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class EpochBatches:
 
     def __init__(self, data: torch.Tensor, batch_size: int, *, seed: int, device: torch.device,
                  rank: int = 0, world_size: int = 1,
-                 memory_format: torch.memory_format = torch.contiguous_format) -> None:
+                 memory_format: torch.memory_format = torch.contiguous_format,
+                 labels: torch.Tensor | None = None) -> None:
         if batch_size > len(data):
             raise ValueError(f"batch size {batch_size} exceeds the dataset size {len(data)}")
         if batch_size % world_size:
@@ -49,20 +52,34 @@ class EpochBatches:
         self.batches_per_epoch = len(data) // batch_size
         self.epoch, self.position = 0, 0
         self._order: torch.Tensor | None = None
+        # int64 [N] beside the rows they label (same storage device, so one index gathers both)
+        self.labels = None if labels is None else labels.to(storage, dtype=torch.int64)
 
     def _permutation(self) -> torch.Tensor:
         generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
         return torch.randperm(len(self.data), generator=generator).to(self.data.device, non_blocking=True)
 
-    def next(self) -> torch.Tensor:
-        """The next batch in model space ([-1, 1] images or float points), on the training device."""
+    def _next_index(self) -> torch.Tensor:
         if self.position >= self.batches_per_epoch:
             self.epoch, self.position, self._order = self.epoch + 1, 0, None
         if self._order is None:
             self._order = self._permutation()
         start = self.position * self.batch_size + self.offset
-        index = self._order[start:start + self.local]
         self.position += 1
+        return self._order[start:start + self.local]
+
+    def next(self) -> torch.Tensor:
+        """The next batch in model space ([-1, 1] images or float points), on the training device."""
+        return self._gather(self._next_index())
+
+    def next_labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next batch (as :meth:`next`) and its int64 labels ``[local batch]``, both on the training device."""
+        if self.labels is None:
+            raise ValueError("these batches were made without labels")
+        index = self._next_index()
+        return self._gather(index), self.labels.index_select(0, index).to(self.device, non_blocking=True)
+
+    def _gather(self, index: torch.Tensor) -> torch.Tensor:
         batch = self._rows.index_select(0, index)
         if self._rows is not self.data:
             batch = batch.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W) with NHWC strides

@@ -79,6 +79,9 @@ class ModelConfig:
         None, "discriminator norm; default from the loss (layer for wgan-gp); spectral: spectral normalisation")
     init: Literal["dcgan", "orthogonal"] = setting(
         "dcgan", "weight initialisation of gankit's networks: N(0, 0.02) as the DCGAN paper, or orthogonal")
+    conditional: bool = setting(
+        False, "class-conditional G(z, y) and projection D(x, y) (Miyato & Koyama 2018) on the data's labels "
+               "(digits, fashion-mnist, mnist, cifar10, ring8, grid25, folder:PATH with one subfolder per class)")
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The generator files a run leaves: ``generator.safetensors`` and the generator inside a checkpoint.
 
 ``gankit train`` exports the weights it samples with (EMA when the run kept one) as
-``generator.safetensors``, whose metadata carries the resolved config and the data shape;
+``generator.safetensors``, whose metadata carries the resolved config, the data shape and, for a
+class-conditional run, ``num_classes``;
 :func:`read_generator` rebuilds a generator from that file, a checkpoint (raw or EMA weights) or
 a run folder. Nothing is unpickled: safetensors, or checkpoints read with ``weights_only=True``.
 """
@@ -24,26 +25,36 @@ from gankit.training.config import RunConfig, from_dict
 GENERATOR_FILE = "generator.safetensors"
 
 
-def save_generator(path: Path, G: nn.Module, cfg: RunConfig, *, step: int, data_shape: tuple[int, ...]) -> None:
-    """Export the generator's weights as safetensors with the config and data shape in the metadata."""
+def save_generator(path: Path, G: nn.Module, cfg: RunConfig, *, step: int, data_shape: tuple[int, ...],
+                   num_classes: int | None = None) -> None:
+    """Export the generator's weights as safetensors with the config, data shape (and K) in the metadata."""
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
     metadata = {"format": "gankit-generator", "config": cfg.to_json(), "step": str(step),
                 "data_shape": json.dumps(list(data_shape))}
+    if num_classes:
+        metadata["num_classes"] = str(num_classes)
     atomic_write_bytes(Path(path), save(tensors, metadata=metadata))
 
 
-def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], *, G: nn.Module | None = None) -> nn.Module:
-    """The generator a run's config describes, or the user's own ``G`` for a run of custom networks."""
+def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], *, G: nn.Module | None = None,
+                    num_classes: int | None = None) -> nn.Module:
+    """The generator a run's config describes, or the user's own ``G`` for a run of custom networks.
+
+    ``num_classes``: K of a class-conditional run (``model.conditional``), which the files carry.
+    """
     if G is not None:
         return G
     m = cfg.model
     if m.name == "custom":
         raise ConfigError("this run trained your own networks (model.name custom); pass the generator module "
                           "to load the weights into: gankit.load_generator(path, G=MyGenerator(...))")
+    if m.conditional and not num_classes:
+        raise CheckpointError("this run is class-conditional but its file does not say how many classes; "
+                              "it was written by an older gankit")
     generator, _ = build_models(m.name, data_shape=tuple(data_shape), z_dim=m.z_dim, width=m.width, depth=m.depth,
-                                d_norm=m.d_norm)
+                                d_norm=m.d_norm, num_classes=num_classes if m.conditional else None)
     return generator
 
 
@@ -75,9 +86,11 @@ def _from_safetensors(path: Path, G: nn.Module | None) -> tuple[nn.Module, RunCo
         raise CheckpointError(f"{path} is a safetensors file but not a gankit generator; pass a gankit run folder")
     cfg = _config_from(meta["config"], str(path))
     data_shape = tuple(json.loads(meta["data_shape"]))
-    generator = build_generator(cfg, data_shape, G=G)
+    num_classes = int(meta["num_classes"]) if meta.get("num_classes") else None
+    generator = build_generator(cfg, data_shape, G=G, num_classes=num_classes)
     _load_weights(generator, state, str(path))
-    return generator, cfg, {"step": int(meta.get("step", 0)), "ema": cfg.train.ema > 0, "data_shape": data_shape}
+    return generator, cfg, {"step": int(meta.get("step", 0)), "ema": cfg.train.ema > 0, "data_shape": data_shape,
+                            "num_classes": num_classes}
 
 
 def read_generator(path: str | Path, *, ema: bool = True,
@@ -92,7 +105,7 @@ def read_generator(path: str | Path, *, ema: bool = True,
 
     Returns:
         ``(G, config, info)`` with ``info["step"]``, ``info["ema"]`` (whether EMA weights were
-        used) and ``info["data_shape"]``.
+        used), ``info["data_shape"]`` and ``info["num_classes"]`` (K, or None when unconditional).
     """
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -104,8 +117,9 @@ def read_generator(path: str | Path, *, ema: bool = True,
         state = checkpoint.load(file)
         cfg = _config_from(state["config"], str(file))
         data_shape = tuple(state["data_shape"])
-        generator = build_generator(cfg, data_shape, G=G)
+        num_classes = state.get("num_classes")
+        generator = build_generator(cfg, data_shape, G=G, num_classes=num_classes)
         use_ema = ema and state.get("ema") is not None
         _load_weights(generator, state["ema"] if use_ema else state["G"], str(file))
-        info = {"step": int(state["step"]), "ema": use_ema, "data_shape": data_shape}
+        info = {"step": int(state["step"]), "ema": use_ema, "data_shape": data_shape, "num_classes": num_classes}
     return generator.eval(), cfg, info

@@ -80,11 +80,14 @@ class TrainResult:
         """The generator gankit samples and scores: the EMA copy when kept, else G."""
         return self.ema if self.ema is not None else self.G
 
-    def sample(self, n: int, *, seed: int = 0) -> Tensor:
-        """``n`` samples of :attr:`generator` in model space, float32 on the CPU (see :func:`gankit.models.generate`)."""
+    def sample(self, n: int, *, seed: int = 0, classes: Tensor | None = None) -> Tensor:
+        """``n`` samples of :attr:`generator` in model space, float32 on the CPU (see :func:`gankit.models.generate`).
+
+        ``classes``: int64 ``[n]`` labels for a class-conditional run (default every class in turn).
+        """
         G, m = self.generator, self.config.model
         device = next(G.parameters()).device
-        return generate(G, n, z_dim=m.z_dim, noise=m.noise, seed=seed, device=device)
+        return generate(G, n, z_dim=m.z_dim, noise=m.noise, seed=seed, device=device, classes=classes)
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -108,15 +111,22 @@ class Trainer:
         t = self.cfg.train
         self.batches = EpochBatches(parts.dataset.data, t.batch_size, seed=t.seed, device=self.device,
                                     rank=self.ranks.rank, world_size=self.ranks.world_size,
-                                    memory_format=memory_format(self.cfg))
-        self.phases = parts.phases or make_phases(parts.spec, parts.G, parts.D)
+                                    memory_format=memory_format(self.cfg),
+                                    labels=parts.dataset.labels if parts.num_classes else None)
+        self.num_classes = parts.num_classes  # K of a class-conditional run, else None
+        self.phases = parts.phases or make_phases(parts.spec, parts.G, parts.D, conditional=bool(self.num_classes))
         self.stats, self.stats_file = StepStats(), StatsFile(self.run_dir / "stats.jsonl")
         self.evals_file = StatsFile(self.run_dir / "evals.jsonl")  # periodic scores, one row per evaluation
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0
         self.last_checkpoint: Path | None = None
         fixed = torch.Generator().manual_seed(t.seed + 1)  # fixed noise never touches the training RNG
-        self.fixed_z = sample_noise(t.n_samples_grid, self.cfg.model.z_dim, self.cfg.model.noise, generator=fixed).to(self.device)
+        # a conditional run's grid: one row per class, n_samples_grid // K columns (at least one)
+        self.grid_cols = max(1, t.n_samples_grid // self.num_classes) if self.num_classes else None
+        n_grid = self.num_classes * self.grid_cols if self.num_classes else t.n_samples_grid
+        self.fixed_z = sample_noise(n_grid, self.cfg.model.z_dim, self.cfg.model.noise, generator=fixed).to(self.device)
+        self.fixed_y = (torch.arange(self.num_classes).repeat_interleave(self.grid_cols).to(self.device)
+                        if self.num_classes else None)
         self.scaler = torch.amp.GradScaler(self.device.type) if t.precision == "fp16" else None
         self.health = HealthMonitor(self.cfg.loss.name)
         reference = parts.dataset.data[: t.n_samples_grid].to(self.device)
@@ -135,6 +145,11 @@ class Trainer:
         z = sample_noise(self.cfg.train.batch_size, self.cfg.model.z_dim, self.cfg.model.noise, device=self.device)
         return distributed.shard(z, self.ranks)
 
+    def fake_labels(self) -> torch.Tensor:
+        """This rank's rows of a global batch of labels for G, uniform over the K classes (training RNG)."""
+        y = torch.randint(self.num_classes, (self.cfg.train.batch_size,), device=self.device)
+        return distributed.shard(y, self.ranks)
+
     def _backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module) -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
         if self.scaler is None:
@@ -152,9 +167,15 @@ class Trainer:
     def discriminator_step(self) -> dict[str, torch.Tensor]:
         """One D phase on a real batch and a fake batch made without a graph."""
         p = self.parts
-        real = self.batches.next()
-        with self.autocast():
-            loss, stats = self.phases.d(real, self.noise())
+        if self.num_classes:  # max_D E log D(x, y) + E log(1 - D(G(z, y'), y')), y' ~ U{0..K-1}
+            real, y_real = self.batches.next_labelled()
+            z = self.noise()
+            with self.autocast():
+                loss, stats = self.phases.d(real, y_real, z, self.fake_labels())
+        else:
+            real = self.batches.next()
+            with self.autocast():
+                loss, stats = self.phases.d(real, self.noise())
         stats["grad_norm_d"] = self._backward_step(loss, p.opt_d, p.D)
         after_discriminator_step(p.spec, p.D)
         return stats
@@ -164,8 +185,10 @@ class Trainer:
         p = self.parts
         p.D.requires_grad_(False)
         try:
+            z = self.noise()
+            y = (self.fake_labels(),) if self.num_classes else ()
             with self.autocast():
-                loss, stats = self.phases.g(self.noise())
+                loss, stats = self.phases.g(z, *y)
             stats["grad_norm_g"] = self._backward_step(loss, p.opt_g, p.G)
         finally:
             p.D.requires_grad_(True)
@@ -197,7 +220,7 @@ class Trainer:
             "data_order": self.batches.state_dict(),
             "rng": checkpoint.capture_rng(),
             "seconds": self.seconds(),
-        }
+        } | ({"num_classes": self.num_classes} if self.num_classes else {})
 
     REQUIRED = ("step", "G", "D", "opt_g", "opt_d", "data_order", "rng")
 
@@ -207,6 +230,9 @@ class Trainer:
         missing = [k for k in self.REQUIRED if k not in state]
         if missing:
             raise CheckpointError(f"the checkpoint lacks {', '.join(missing)}; it was not written by gankit train")
+        if state.get("num_classes") != self.num_classes:
+            raise CheckpointError(f"the checkpoint is of a run with {state.get('num_classes') or 'no'} classes but this "
+                                  f"run has {self.num_classes or 'none'}; resume it with its own config and data")
         nets = [("G", p.G), ("D", p.D)] + ([("ema", p.ema.module)] if p.ema is not None and state.get("ema") is not None else [])
         for name, module in nets:
             problem = checkpoint.describe_mismatch(module, state[name])
@@ -264,7 +290,7 @@ class Trainer:
     def diversity_ratio(self) -> float:
         """Spread of the fixed-noise samples relative to the data's (1 is healthy, near 0 is collapse)."""
         with eval_mode(self.parts.G) as G:
-            fake = G(self.fixed_z)
+            fake = self.run_fixed(G)
         return float(mean_pairwise_distance(fake) / self.real_spread)
 
     def weights_finite(self) -> bool:
@@ -289,14 +315,19 @@ class Trainer:
     def fixed_samples(self) -> Tensor:
         """The scored generator's samples of the fixed noise (eval mode), in model space."""
         with eval_mode(self.parts.scored_generator) as G, self.autocast():
-            return G(self.fixed_z)
+            return self.run_fixed(G)
+
+    def run_fixed(self, G: nn.Module) -> Tensor:
+        """``G`` on the fixed noise (and, conditional, the fixed labels: one row per class)."""
+        return G(self.fixed_z) if self.fixed_y is None else G(self.fixed_z, self.fixed_y)
 
     def real_reference(self) -> Tensor | None:
         """Up to 2,000 real points drawn under 2-D samples (None for images)."""
         return self.parts.dataset.data[:2000] if self.parts.dataset.kind == "points" else None
 
     def snapshot(self, path: Path) -> None:
-        save_snapshot(path, self.fixed_samples(), reference=self.real_reference(), title=f"step {self.step}")
+        save_snapshot(path, self.fixed_samples(), reference=self.real_reference(), title=f"step {self.step}",
+                      cols=self.grid_cols)
 
     def tick(self, progress: Progress) -> None:
         t = self.cfg.train
@@ -424,4 +455,4 @@ class Trainer:
     def finish(self) -> None:
         self.snapshot(self.run_dir / "samples.png")
         save_generator(self.run_dir / GENERATOR_FILE, self.parts.scored_generator, self.cfg, step=self.step,
-                       data_shape=tuple(self.parts.dataset.shape))
+                       data_shape=tuple(self.parts.dataset.shape), num_classes=self.num_classes)

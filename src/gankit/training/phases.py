@@ -38,19 +38,29 @@ class Phases:
 
     Attributes:
         d: ``(real [N, ...], z [N, z_dim]) -> (loss, stats)``: ``G(z)`` without a graph, then the
-            discriminator side of the loss on ``real`` and that fake batch.
+            discriminator side of the loss on ``real`` and that fake batch. A class-conditional
+            run's takes ``(real, y_real [N], z, y_fake [N])``: ``G(z, y_fake)``, then the loss on
+            ``D(real, y_real)`` and ``D(G(z, y_fake), y_fake)``.
         g: ``z [M, z_dim] -> (loss, stats)``: the generator side of the loss on ``D(G(z))``; the
-            caller freezes D's parameters.
+            caller freezes D's parameters. Conditional: ``(z, y_fake)``, the loss on
+            ``D(G(z, y_fake), y_fake)``.
     """
 
-    d: Callable[[Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]]
-    g: Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]]
+    d: Callable[..., tuple[Tensor, dict[str, Tensor]]]
+    g: Callable[..., tuple[Tensor, dict[str, Tensor]]]
 
 
 def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor], *,
                 G_update: Callable[[Tensor], Tensor] | None = None, D_update: Callable[[Tensor], Tensor] | None = None,
-                ranks: Ranks = SINGLE, batch_size: int | None = None, policy: tuple[str, ...] = ()) -> Phases:
+                ranks: Ranks = SINGLE, batch_size: int | None = None, policy: tuple[str, ...] = (),
+                conditional: bool = False) -> Phases:
     """The eager phases over ``G`` and ``D`` (modules or compiled modules); see :class:`Phases`.
+
+    ``conditional``: G and D take labels (:mod:`gankit.models.conditional`). The loss functions of
+    :mod:`gankit.losses` call ``D(x)`` alone, so the phase hands them D bound to the labels of its
+    input: the fake batch's (recognised by identity) for the fake batch, the real ones otherwise,
+    which includes R1's copy of the real batch and WGAN-GP's interpolates (scored under the real
+    labels they were drawn towards; Miyato & Koyama 2018 condition the critic the same way).
 
     Under data parallelism ``D_update`` / ``G_update`` are the DDP wrappers of the network each
     phase updates; the other network is called bare (it needs no gradient synchronisation, and a
@@ -70,6 +80,21 @@ def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tens
     def g_phase(z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return generator_phase(spec, D, augment(G_update(z), policy, rows))
 
+    def d_phase_conditional(real: Tensor, y_real: Tensor, z: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            fake = G(z, y_fake)
+        fake = augment(fake, policy, rows)
+
+        def labelled_d(x: Tensor) -> Tensor:
+            return D_update(x, y_fake if x is fake else y_real)
+
+        return discriminator_phase(spec, labelled_d, augment(real, policy, rows), fake, rows=rows)
+
+    def g_phase_conditional(z: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return generator_phase(spec, lambda x: D(x, y_fake), augment(G_update(z, y_fake), policy, rows))
+
+    if conditional:
+        return Phases(d_phase_conditional, g_phase_conditional)
     return Phases(d_phase, g_phase)
 
 
@@ -83,7 +108,7 @@ def compile_phases(parts: Components) -> Phases:
     """
     mode, spec, G, D = parts.cfg.train.compile, parts.spec, parts.G, parts.D
     spread = {"ranks": parts.ranks, "batch_size": parts.cfg.train.batch_size,
-              "policy": parse_policy(parts.cfg.train.augment)}
+              "policy": parse_policy(parts.cfg.train.augment), "conditional": parts.cfg.model.conditional}
     eager = make_phases(spec, G, D, G_update=parts.G_update, D_update=parts.D_update, **spread)
     if mode == "off":
         return eager
@@ -122,13 +147,16 @@ def rehearse(parts: Components, phases: Phases) -> None:
         real = torch.rand(n, *shape) * 2 - 1 if len(shape) == 3 else torch.randn(n, *shape)
         real = real.to(device).contiguous(memory_format=memory_format(cfg))  # NHWC only for conv models
         z = z.to(device)
+        # a conditional run's phases take labels too: any will do to compile the graphs
+        labels = (torch.arange(n) % parts.num_classes,) if parts.num_classes else ()
+        y = tuple(t.to(device) for t in labels)
         with autocast(device, cfg.train.precision):
-            loss, _ = phases.d(real, z)
+            loss, _ = phases.d(real, *y, z, *y)
         loss.backward()
         D.requires_grad_(False)
         try:
             with autocast(device, cfg.train.precision):
-                loss, _ = phases.g(z)
+                loss, _ = phases.g(z, *y)
             loss.backward()
         finally:
             D.requires_grad_(True)

@@ -86,10 +86,24 @@ def make_networks(cfg: RunConfig, dataset: Dataset,
         return G, D
     m = cfg.model
     G, D = build_models(m.name, data_shape=dataset.shape, z_dim=m.z_dim, width=m.width, depth=m.depth,
-                        d_norm=m.d_norm)
+                        d_norm=m.d_norm, num_classes=dataset.num_classes if m.conditional else None)
     if m.init == "orthogonal":
         G, D = orthogonal_init(G), orthogonal_init(D)
     return G, D
+
+
+def refuse_unlabelled(cfg: RunConfig, dataset: Dataset, networks: tuple[nn.Module, nn.Module] | None) -> None:
+    """``model.conditional`` needs labelled data with two classes or more, and gankit's own networks."""
+    if not cfg.model.conditional:
+        return
+    if networks is not None or cfg.model.name == CUSTOM_MODEL:
+        raise ConfigError("model.conditional builds gankit's own conditional networks; drop it for custom networks "
+                          "(or make your G and D take labels yourself)")
+    if dataset.labels is None or dataset.num_classes < 2:
+        what = ("a folder without one subfolder per class" if dataset.name.startswith("folder:")
+                else f"{dataset.name}, which has no class labels")
+        raise ConfigError(f"model.conditional needs labelled data, but the data is {what}; use digits, fashion-mnist, "
+                          "mnist, cifar10, ring8, grid25 or folder:PATH with one subfolder per class, or drop it")
 
 
 @dataclass
@@ -113,6 +127,11 @@ class Components:
     def __post_init__(self) -> None:
         self.G_update = self.G if self.G_update is None else self.G_update
         self.D_update = self.D if self.D_update is None else self.D_update
+
+    @property
+    def num_classes(self) -> int | None:
+        """K of a class-conditional run (``model.conditional``), else None."""
+        return self.dataset.num_classes if self.cfg.model.conditional else None
 
     @property
     def scored_generator(self) -> nn.Module:
@@ -141,6 +160,7 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     device = distributed.rank_device(pick_device(t.device), ranks)
     distributed.init(ranks, device, backend=t.dist_backend, timeout_s=t.dist_timeout)
     dataset = dataset if dataset is not None else load_data(requested)
+    refuse_unlabelled(requested, dataset, networks)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
     cfg = resolve_runtime(resolve(custom_model(requested, networks), data_kind=dataset.kind, image_size=image_size),
                           device)

@@ -64,10 +64,14 @@ def scatter_png(points: torch.Tensor, reference: torch.Tensor | None = None, *, 
 
 
 def save_snapshot(path: Path, generated: torch.Tensor, *, reference: torch.Tensor | None = None,
-                  title: str = "") -> None:
-    """Write the generator's output in model space as ``path`` (PNG), atomically."""
+                  title: str = "", cols: int | None = None) -> None:
+    """Write the generator's output in model space as ``path`` (PNG), atomically.
+
+    ``cols``: images per row (a conditional run's grid: one row per class); default a near-square grid.
+    """
     if generated.dim() == 2:
         payload = scatter_png(generated, reference, title=title)
     else:
-        payload = png_bytes(image_grid(images_to_uint8(generated.detach().float().cpu())))
+        images = images_to_uint8(generated.detach().float().cpu())
+        payload = png_bytes(image_grid(images) if cols is None else tile(images, cols))
     atomic_write_bytes(Path(path), payload)

@@ -1,0 +1,127 @@
+"""Class-conditional generator and projection discriminator around gankit's networks.
+
+Generator: the class enters by a learned embedding concatenated to the latent code (the cGAN of
+Mirza & Osindero, 2014 [1], with an embedding in place of a one-hot vector):
+
+.. math:: G(z, y) = G_0([z; e_y]), \\qquad e_y = E_G[y] \\in \\mathbb{R}^{d_e}
+
+We pick concatenation over conditional batch norm because it works unchanged for both families
+(the MLP has no batch norm at all) and leaves the wrapped generator an ordinary :mod:`gankit.models`
+network built for ``z_dim + d_e`` inputs, so its initialisation, spectral and EMA handling apply as
+they are. The embedding's dimension is :data:`embed_dim` of ``z_dim`` (as wide as the code, at
+least 8), so the class is not drowned by 100 noise dimensions.
+
+Discriminator: the projection discriminator of Miyato & Koyama (2018) [2], eq. (3):
+
+.. math:: D(x, y) = \\psi(\\phi(x)) + \\langle E_D[y], \\phi(x) \\rangle
+
+with :math:`\\phi` the wrapped discriminator's features (every layer but the last) and
+:math:`\\psi` its last, linear layer. For the DCGAN :math:`\\phi(x)` is the flattened
+``[N, 8w, 4, 4]`` feature map, on which the last 4x4 valid convolution is exactly a linear
+:math:`\\psi`; for the MLP it is the last hidden layer. The logit stays ``[N]``, so every loss of
+:mod:`gankit.losses` applies unchanged.
+
+Both wrappers take ``y=None`` to mean the balanced labels ``arange(N) % K``: code that calls a
+generator with ``z`` alone (EMA's standing statistics, the health checks, ``generate``) gets every
+class in turn.
+
+[1] M. Mirza, S. Osindero, "Conditional Generative Adversarial Nets", arXiv:1411.1784, 2014.
+[2] T. Miyato, M. Koyama, "cGANs with Projection Discriminator", ICLR 2018.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gankit.errors import ConfigError
+from gankit.models.dcgan import DCGANDiscriminator
+from gankit.models.mlp import MLPDiscriminator
+
+
+def embed_dim(z_dim: int) -> int:
+    """Width of the generator's class embedding: as wide as the latent code, at least 8."""
+    return max(8, z_dim)
+
+
+def balanced_labels(n: int, num_classes: int, device: torch.device | str | None = None) -> Tensor:
+    """``[0, 1, ..., K-1, 0, 1, ...]``: int64 ``[n]``, every class in turn."""
+    return torch.arange(n, device=device) % num_classes
+
+
+def check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ConfigError(f"a conditional model needs at least 2 classes, got {num_classes!r}")
+    return num_classes
+
+
+class ConditionalGenerator(nn.Module):
+    """``G: (z [N, z_dim], y [N]) -> x``: ``net([z; E[y]])`` (see the module's docstring, [1]).
+
+    Attributes:
+        net: the wrapped generator, built for ``z_dim + embed_dim(z_dim)`` inputs.
+        embed: ``nn.Embedding(num_classes, embed_dim)``, N(0, 1) initialised.
+        z_dim: the latent code's dimension (without the embedding).
+        num_classes: K.
+        data_shape: as the wrapped generator's.
+    """
+
+    def __init__(self, net: nn.Module, *, z_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.net, self.z_dim, self.num_classes = net, z_dim, check_num_classes(num_classes)
+        self.embed = nn.Embedding(num_classes, embed_dim(z_dim))
+        self.data_shape = tuple(net.data_shape)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """``[N, z_dim]`` and int64 ``[N]`` (``None``: :func:`balanced_labels`) ``-> [N, ...]``."""
+        z = z.flatten(1)
+        if y is None:
+            y = balanced_labels(len(z), self.num_classes, z.device)
+        e = self.embed(y).to(z.dtype)  # (N, d_e)
+        return self.net(torch.cat([z, e], dim=1))  # (N, z_dim + d_e)
+
+
+def _split_discriminator(D: nn.Module) -> tuple[nn.Module, nn.Module, int]:
+    """``(phi, psi, feature dim)`` of a gankit discriminator: its features and its last linear layer."""
+    if isinstance(D, DCGANDiscriminator):
+        channels = D.logit.in_channels
+        phi = nn.Sequential(D.features, nn.Flatten(1))  # (N, c, 4, 4) -> (N, 16c)
+        psi = nn.Sequential(nn.Unflatten(1, (channels, 4, 4)), D.logit, nn.Flatten(0))  # (N, 16c) -> (N,)
+        return phi, psi, channels * 16
+    if isinstance(D, MLPDiscriminator):
+        last = D.net[-1]
+        phi = nn.Sequential(nn.Flatten(1), *D.net[:-1])
+        psi = nn.Sequential(last, nn.Flatten(0))  # (N, 1) -> (N,)
+        return phi, psi, last.in_features
+    raise ConfigError(f"a projection discriminator wraps gankit's dcgan or mlp discriminator, not {type(D).__name__}")
+
+
+class ProjectionDiscriminator(nn.Module):
+    """``D: (x, y [N]) -> logits [N] = psi(phi(x)) + <E[y], phi(x)>`` (Miyato & Koyama, 2018, eq. 3 [2]).
+
+    The wrapped network's layers are shared, not copied: ``phi`` and ``psi`` are views of its
+    modules. The class embedding starts at N(0, 0.02), the DCGAN initialisation.
+    """
+
+    def __init__(self, net: nn.Module, *, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = check_num_classes(num_classes)
+        self.net = net
+        phi, psi, dim = _split_discriminator(net)
+        # kept out of the module tree so that the state dict names each weight once (net.*, embed.*)
+        self.__dict__["_phi"], self.__dict__["_psi"] = phi, psi
+        self.embed = nn.Embedding(num_classes, dim)
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)
+        self.data_shape = tuple(net.data_shape)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """``[N, ...]`` and int64 ``[N]`` (``None``: :func:`balanced_labels`) ``-> [N]`` logits."""
+        if y is None:
+            y = balanced_labels(len(x), self.num_classes, x.device)
+        h = self._phi(x)  # (N, F)
+        return self._psi(h) + (self.embed(y).to(h.dtype) * h).sum(dim=1)
+
+
+def conditional_models(G: nn.Module, D: nn.Module, *, z_dim: int, num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """Wrap a generator built for ``z_dim + embed_dim(z_dim)`` inputs and its discriminator."""
+    return ConditionalGenerator(G, z_dim=z_dim, num_classes=num_classes), ProjectionDiscriminator(D, num_classes=num_classes)
