@@ -1,9 +1,10 @@
 """The tutorial's experiments (quick budgets): each claim is checked numerically.
 
 References are independent of the code under test: scipy (1-D Wasserstein, normal densities,
-quadrature, Pearson's r), hand-derived closed forms (JS of disjoint supports, moment matching,
-the reverse-KL value log 2) and invariants (D* maximises the objective). The two training-run
-experiments (mode-collapse, wgan-critic) take minutes and are marked slow.
+quadrature, Pearson's and Spearman's r, KL), hand-derived closed forms (JS of disjoint supports,
+moment matching, the reverse-KL value log 2) and invariants (D* maximises the objective). The two
+training-run experiments (mode-collapse, wgan-critic) run their quick budgets (about 35 s and 20 s)
+and are marked slow.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gankit.experiments.common import as_float, jsonable, log_points, pearson
 from gankit.experiments.report import render_report
 
 LOG2 = math.log(2.0)
+CHECKED_SPEARMAN = 0.9  # fresh critic against exact W1, quick budget: the lowest over the seeds run
 
 
 def _strict_json(result: dict) -> dict:
@@ -289,6 +291,43 @@ def test_report_holds_every_figure_with_numbers_and_wall_time(lines, optimal, tm
 
 
 # --------------------------------------------------------------------------- training runs (slow)
+# The quick budgets check the machinery and the equal-budget set-up; the claims themselves are
+# measured at the full budgets over 8 seeds (mode-collapse) and 3 seeds (wgan-critic), which are
+# benchmark-only (`gankit experiment NAME --seed 100`, docs/theory.md sections 5 and 6).
+
+
+def test_kl_to_weights_matches_scipy_and_pacgan():
+    from gankit.metrics.toy import reverse_kl_uniform
+
+    counts = np.array([5, 0, 3, 12, 0, 1, 1, 8])
+    uniform = np.full(8, 1 / 8)
+    assert mc.kl_to_weights(counts, uniform) == pytest.approx(reverse_kl_uniform(counts), abs=1e-12)
+    w = mc.target_modes("ring8-skewed")[2]
+    keep = counts > 0
+    q = counts / counts.sum()
+    assert mc.kl_to_weights(counts, w) == pytest.approx(stats.entropy(q[keep], w[keep] / w[keep].sum())
+                                                        - math.log(w[keep].sum()), abs=1e-12)
+    assert mc.kl_to_weights(np.zeros(8, dtype=int), w) == math.inf
+
+
+def test_turnover_is_zero_for_fixed_modes_and_one_for_hopping():
+    still = np.tile([300, 300, 0, 0], (5, 1))
+    hopping = np.array([[500, 0, 0, 0], [0, 500, 0, 0], [0, 0, 500, 0], [500, 0, 0, 0]])
+    assert mc.turnover(still, n=1000) == 0.0
+    assert mc.turnover(hopping, n=1000) == 1.0
+    assert math.isnan(mc.turnover(np.array([[5, 0], [0, 5]]), n=1000))  # too few HQ points to say
+
+
+def test_skewed_ring_has_the_stated_weights():
+    data = mc.skewed_dataset(seed=3, n=20_000)
+    modes, std, w = mc.target_modes("ring8-skewed")
+    assert np.allclose(w, 0.7 ** np.arange(8) / (0.7 ** np.arange(8)).sum())
+    angles = 2 * np.pi * np.arange(8) / 8
+    assert np.allclose(modes, np.stack([np.cos(angles), np.sin(angles)], axis=1), atol=1e-12)
+    share = np.bincount(data.labels.numpy(), minlength=8) / 20_000
+    assert np.abs(share - w).max() < 0.01
+    gap = np.linalg.norm(data.data.double().numpy() - modes[data.labels.numpy()], axis=1)
+    assert np.median(gap) == pytest.approx(std * math.sqrt(2 * math.log(2)), rel=0.05)  # Rayleigh median
 
 
 @pytest.fixture(scope="module")
@@ -306,53 +345,97 @@ def _ring8_modes_captured(points) -> int:
 
 
 @pytest.mark.slow
-def test_mode_collapse_quick_runs_are_consistent(collapse):
-    """Every (loss, K) run is scored along training, and its metrics agree with each other."""
-    result = collapse
-    assert result["steps"] == mc.budget(True)
-    assert {(r["loss"], r["K"]) for r in result["table"]} == {(n, k) for n in mc.LOSS_NAMES for k in mc.K_VALUES}
-    for row in result["table"]:
-        run = result["runs"][row["loss"]][f"K={row['K']}"]
-        for metric in mc.METRICS:
-            assert len(run["curve"][metric]) == mc.EVALS
-        assert run["settings"]["d_steps"] == row["K"]
-        assert 0 <= row["modes_captured"] <= 8
-        # no high-quality point <=> no mode captured <=> reverse KL is infinite
-        assert (row["modes_captured"] == 0) == (row["high_quality"] == 0) == (row["reverse_kl"] == "inf")
-        if row["modes_captured"]:
-            assert 0 <= as_float(row["reverse_kl"]) <= math.log(8) + 1e-9  # KL(q || uniform over 8)
-        assert row["w1"] > 0
-    for name in mc.LOSS_NAMES:
-        snap = result["snapshots"][name]
-        assert snap["steps"][-1] == result["steps"]
-        assert all(np.asarray(p).shape == (mc.SNAPSHOT_POINTS, 2) for p in snap["points"])
+def test_mode_collapse_arms_have_equal_budgets(collapse):
+    """Every arm makes the same generator and discriminator updates (K = 1) with the same networks,
+    batch, learning rate and EMA; only the loss and lambda differ."""
+    assert collapse["targets"] == list(mc.TARGETS) and collapse["arms"] == list(mc.ARMS)
+    for target in collapse["targets"]:
+        settings = [run["settings"] for arm in collapse["arms"] for run in collapse["runs"][target][arm]]
+        assert {s["d_steps"] for s in settings} == {1}
+        for key in ("lr_g", "lr_d", "ema", "width", "batch_size"):
+            assert len({json.dumps(s[key]) for s in settings}) == 1, key
+        gp = {arm: collapse["runs"][target][arm][0]["settings"]["gp_weight"] for arm in collapse["arms"]}
+        assert gp["wgan-gp l=0.1"] == 0.1 and gp["wgan-gp l=10"] == 10.0
+        assert collapse["steps"][target] == mc.budget(True, target)
 
 
 @pytest.mark.slow
-def test_wgan_gp_captures_more_ring8_modes_than_gan_ns(collapse):
-    """The tutorial's claim at each loss's paper K (gan-ns K = 1, wgan-gp K = 5), quick budget, seed 0.
+def test_mode_collapse_scores_are_consistent(collapse):
+    """Raw and EMA generators are scored at every evaluation; the summaries follow from the counts."""
+    for target in collapse["targets"]:
+        n_modes = collapse["n_modes"][target]
+        for arm in collapse["arms"]:
+            for run in collapse["runs"][target][arm]:
+                for g in ("raw", "ema"):
+                    counts = np.asarray(run[f"counts_{g}"])
+                    assert counts.shape == (mc.EVALS[True], n_modes)
+                    assert np.allclose(run[f"hq_{g}"], counts.sum(axis=1) / mc.EVAL_POINTS)
+                    late = counts[len(counts) // 2:]
+                    assert run[f"late_min_modes_{g}"] == (late > 0).sum(axis=1).min()
+                    final = run[f"final_{g}"]
+                    # the last evaluation is the first 1,000 of the final 2,500 points
+                    assert (counts[-1] > 0).sum() <= final["modes"] <= n_modes
+                    assert (final["modes"] == 0) == (final["hq"] == 0) == (final["kl"] == "inf")
+    for c in collapse["checks"]:
+        assert c["holds"] == (c["seeds_ok"] == c["n_seeds"])
 
-    docs/theory.md reports the same comparison for seeds 0-7. Checked twice: on the final 2,500
-    points the experiment scores, and, recounted here from ring8's centres, on the final snapshot.
+
+@pytest.mark.slow
+def test_mode_collapse_snapshots_recount(collapse):
+    """The ring8 snapshots recounted from the ring's centres agree with the experiment's counts."""
+    for arm in collapse["arms"]:
+        snap = collapse["snapshots"]["ring8"][arm]
+        assert snap["steps"][-1] == collapse["steps"]["ring8"]
+        run = collapse["runs"]["ring8"][arm][0]
+        last = np.asarray(run["counts_raw"])[-1]
+        pts = np.asarray(snap["raw"][-1])  # the first 300 of the same noise as the last evaluation
+        assert _ring8_modes_captured(pts) <= (last > 0).sum()
+
+
+@pytest.fixture(scope="module")
+def critic():
+    return _strict_json(EXPERIMENTS["wgan-critic"].numbers(quick=True, seed=0))
+
+
+@pytest.mark.slow
+def test_wgan_critic_runs_share_lr_betas_and_k(critic):
+    """The GAN baseline runs at the W-GAN run's learning rates, betas and K; only the loss differs."""
+    for run in critic["runs"]:
+        w, g = run["settings"]["wgan"], run["settings"]["gan"]
+        for key in ("d_steps", "optimizer", "lr_g", "lr_d", "betas", "ema", "width", "batch_size"):
+            assert w[key] == g[key], key
+        assert w["gp_weight"] == 10.0 and w["ema"] == 0.0
+
+
+@pytest.mark.slow
+def test_wgan_critic_noise_floor_and_correlations_are_recomputed(critic):
+    """The noise floor is the W1 of two data samples; the reported correlations are scipy's."""
+    floor = critic["floor"]
+    assert floor["mean"] == pytest.approx(np.mean(floor["w1"]))
+    assert 0.1 < floor["mean"] < 0.5  # grid25, 1,000 points: the issue's 0.2-0.35
+    lf = critic["late_from"]
+    for run in critic["runs"]:
+        w = run["wgan"]
+        assert len(w["fresh"]) == len(w["w1"]) == len(critic["record_steps"])
+        ref = stats.spearmanr(w["fresh"], w["w1"]).statistic
+        assert run["corr"]["wgan_fresh"]["spearman_all"] == pytest.approx(ref, abs=1e-12)
+        ref_late = stats.spearmanr(w["fresh"][lf:], w["w1"][lf:]).statistic
+        assert run["corr"]["wgan_fresh"]["spearman_late"] == pytest.approx(ref_late, abs=1e-12)
+        g = run["gan"]
+        assert g["train_js"] == pytest.approx([LOG2 - 0.5 * v for v in g["loss_d"]], abs=1e-12)
+
+
+@pytest.mark.slow
+def test_fresh_critic_tracks_w1_within_duality(critic):
+    """A fresh lambda = 10 critic on a frozen generator ranks the generators as the exact W1 does, and,
+    divided by its measured Lipschitz constant, never exceeds W1 by more than the sampling noise.
+
+    Quick budget, seed 0 (Spearman 1.0 over the 5 records, as on seeds 1, 2 and 3).
     """
-    assert collapse["paper_k"]["gan-ns"] == 1 and collapse["paper_k"]["wgan-gp"] == 5
-    modes = mc.paper_k_modes(collapse)
-    assert modes["wgan-gp"] > modes["gan-ns"]
-    final = {name: collapse["snapshots"][name]["points"][-1] for name in ("gan-ns", "wgan-gp")}
-    assert _ring8_modes_captured(final["wgan-gp"]) > _ring8_modes_captured(final["gan-ns"])
-
-
-@pytest.mark.slow
-def test_wgan_critic_estimate_tracks_true_w1():
-    """The critic's E f(real) - E f(fake) correlates with the exact W1 (r > 0.8) along a run in which
-    the generator moves (W1 falls by more than a quarter); the GAN's r is recomputed too."""
-    result = _strict_json(EXPERIMENTS["wgan-critic"].numbers(quick=True, seed=0))
-    w = result["wgan"]
-    assert len(w["estimate"]) == len(w["w1"]) == len(result["record_steps"])
-    assert min(w["w1"]) < 0.75 * w["w1"][0]
-    r = stats.pearsonr(w["estimate"], w["w1"])[0]
-    assert r == pytest.approx(result["r_wgan"], abs=1e-9)
-    assert r > 0.8
-    assert result["settings"]["wgan"]["gp_weight"] == 10.0  # a (near) 1-Lipschitz critic: an estimate of W1
-    g = result["gan"]
-    assert result["r_gan_loss"] == pytest.approx(stats.pearsonr(g["loss_d"], g["w1"])[0], abs=1e-9)
+    floor = critic["floor"]["mean"]
+    for run in critic["runs"]:
+        for name in ("wgan", "gan"):
+            r = run[name]
+            scaled = np.asarray(r["fresh"]) / np.asarray(r["fresh_lipschitz"])
+            assert np.all(scaled <= np.asarray(r["w1"]) + floor)
+        assert run["corr"]["wgan_fresh"]["spearman_all"] >= CHECKED_SPEARMAN

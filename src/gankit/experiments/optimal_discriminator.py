@@ -164,12 +164,15 @@ def plot(result: dict[str, Any], path: str | Path) -> None:
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax0.plot(x, result["p_r"], color="tab:blue", lw=2, label=r"$p_r = \mathcal{N}(0, 1)$")
     ax0.plot(x, result["p_g"], color="tab:red", lw=2, label=r"$p_g = \mathcal{N}(1.5, 0.8^2)$")
-    ax0.set(xlim=(-5, 5.5), xlabel="x", ylabel="density", title="the two densities")
-    ax0.legend(fontsize=8)
+    # head room above the curves for the legend
+    ax0.set(xlim=(-5, 5.5), ylim=(-0.02, 0.78), xlabel="x", ylabel="density", title="the two densities")
     lo, hi = result["region"]
+    shade = (f"shaded: $(p_r + p_g)/2 \\geq$ {100 * DENSITY_FLOOR:.0f} % of its peak\n"
+             f"[{lo:.2f}, {hi:.2f}], {100 * result['region_mass']:.1f} % of the mass")
     for ax in (ax0, ax1):
-        ax.axvspan(lo, hi, color="0.9", zorder=0)
+        ax.axvspan(lo, hi, color="0.9", zorder=0, label=shade)
         ax.grid(alpha=0.3)
+    ax0.legend(fontsize=8, loc="upper left")
     ax1.plot(x, result["d_star"], color="k", lw=2, label=r"$D^* = p_r / (p_r + p_g)$")
     ax1.plot(x, result["d_trained"], color="tab:orange", lw=2, ls="--", label="trained D (cross-entropy)")
     ax1.set(xlim=(-5, 5.5), ylim=(-0.03, 1.03), xlabel="x", ylabel="D(x)",
@@ -177,7 +180,7 @@ def plot(result: dict[str, Any], path: str | Path) -> None:
     ax1.text(0.02, 0.05, f"V(D, G) = {result['value_trained']:.4f}\nV(D*, G) = {result['value_optimal']:.4f}\n"
              f"2 JS - 2 log 2 = {result['two_js_minus_2log2']:.4f}", transform=ax1.transAxes, fontsize=8,
              va="bottom", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.8"})
-    ax1.legend(fontsize=8, loc="center left")
+    ax1.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     save_figure(fig, path)
 
