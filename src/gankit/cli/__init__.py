@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "experiment": "experiment",
     "bench": "bench",
     "report": "report",
+    "lab": "lab",
 }
 
 EXIT_USAGE = 2
