@@ -226,7 +226,7 @@ def test_dcgan_on_two_ranks_writes_one_set_of_outputs_and_sums_evaluation(tmp_pa
     files = [f for f in files if f not in events]
     assert files == ["checkpoints/best.ckpt", "checkpoints/latest", "checkpoints/step_0000003.ckpt",
                      "checkpoints/step_0000006.ckpt", "config.json", "evals.jsonl", "generator.safetensors",
-                     "samples.png", "samples/step_0000003.png", "samples/step_0000006.png", "stats.jsonl"]
+                     "progress.gif", "report.html", "samples.png", "samples/step_0000003.png", "samples/step_0000006.png", "stats.jsonl"]
     assert stats_steps(run) == list(range(1, 7))
     logged = json.loads((run / "evals.jsonl").read_text())
 
