@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from gankit.losses import d_loss_gan, d_loss_wgan, gradient_penalty
 from gankit.models import generate
 from gankit.runs.start import train
 from gankit.training.config import RunConfig, load_config
@@ -111,7 +112,7 @@ def toy_config(
     gankit's tuned toy settings (:data:`gankit.training.defaults.KIND_DEFAULTS`) where there are
     some, the loss's paper settings (:data:`gankit.losses.LOSSES`) otherwise, unless ``overrides``
     (``{"section.key": value}``, as ``gankit train --set``) says otherwise. The run writes no
-    snapshot or checkpoint along the way (only at its end).
+    snapshot or checkpoint along the way (only at its end), and no TensorBoard events or report.
     """
     settings: dict[str, Any] = {
         "data.name": data,
@@ -125,6 +126,8 @@ def toy_config(
         "train.device": "cpu",
         "train.sample_every": steps,
         "train.checkpoint_every": steps,
+        "train.tensorboard": False,  # a scratch run: nobody reads its events or its report
+        "train.report": False,
         **(overrides or {}),
     }
     return load_config(None, settings)
@@ -179,6 +182,46 @@ def loss_settings(cfg: RunConfig) -> dict[str, Any]:
 def sample_points(G: torch.nn.Module, n: int, *, z_dim: int, noise: str, seed: int) -> np.ndarray:
     """``n`` samples of a generator as float64 numpy ``[n, D]``, from noise drawn with ``seed``."""
     return generate(G, n, z_dim=z_dim, noise=noise, seed=seed).double().numpy()
+
+
+# --------------------------------------------------------------------------- fresh discriminators
+
+
+def fit_discriminator(
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]],
+    *,
+    steps: int,
+    batch: int,
+    loss: str,
+    gp_weight: float = 0.0,
+    warmup: int = 0,
+    eps_gen: torch.Generator | None = None,
+    after_step: Callable[[torch.nn.Module], None] | None = None,
+) -> torch.nn.Module:
+    """Train ``net`` alone against two fixed distributions: the experiments' fresh D or critic.
+
+    Each step draws ``(real, fake) = draw(batch, step)`` and takes one optimiser step on
+    ``d_loss_gan`` (``loss="gan"``, cross-entropy, eq. 1-1) or ``d_loss_wgan`` (``loss="wgan"``),
+    plus ``gp_weight * gradient_penalty`` from step ``warmup`` on (WGAN-GP, eps drawn from
+    ``eps_gen``); ``after_step(net)`` follows each step (weight clipping).
+    """
+    for step in range(steps):
+        real, fake = draw(batch, step)
+        if loss == "gan":
+            value = d_loss_gan(net(real), net(fake))
+        else:
+            value = d_loss_wgan(net(real), net(fake))
+            if gp_weight > 0 and step >= warmup:
+                gp, _ = gradient_penalty(net, real, fake, generator=eps_gen)
+                value = value + gp_weight * gp
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+        if after_step is not None:
+            after_step(net)
+    return net
 
 
 # --------------------------------------------------------------------------- figures

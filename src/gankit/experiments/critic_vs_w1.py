@@ -88,13 +88,18 @@ import torch
 
 from gankit.data import toy_modes, toy_sample
 from gankit.divergences import LOG2, js_density, parallel_lines, parallel_lines_samples
-from gankit.experiments.common import jsonable, pearson, pyplot, save_figure, single_thread
+from gankit.experiments.common import (
+    fit_discriminator,
+    jsonable,
+    pearson,
+    pyplot,
+    save_figure,
+    single_thread,
+)
 from gankit.losses import (
     LOSSES,
     after_discriminator_step,
     d_loss_gan,
-    d_loss_wgan,
-    gradient_penalty,
 )
 from gankit.models import MLPDiscriminator
 
@@ -171,22 +176,10 @@ def train(kind: str, family: str, theta: float, *, steps: int, seed: int, warmup
     else:
         opt = torch.optim.Adam(net.parameters(), lr=CRITIC_LR, betas=CRITIC_BETAS)
     draw = sampler(family, theta, seed)
-    eps_gen = torch.Generator().manual_seed(seed + 11)
-    for step in range(steps):
-        real, fake = draw(BATCH, step)
-        if kind == "gan":
-            loss = d_loss_gan(net(real), net(fake))
-        else:
-            loss = d_loss_wgan(net(real), net(fake))
-            if kind == "penalty" and step >= warmup:
-                gp, _ = gradient_penalty(net, real, fake, generator=eps_gen)
-                loss = loss + LAMBDA * gp
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if kind == "clip":
-            after_discriminator_step(LOSSES["wgan"], net)  # clip_weights_(net, 0.01)
-    return net
+    clip = (lambda d: after_discriminator_step(LOSSES["wgan"], d)) if kind == "clip" else None  # c = 0.01
+    return fit_discriminator(net, opt, draw, steps=steps, batch=BATCH, loss="gan" if kind == "gan" else "wgan",
+                             gp_weight=LAMBDA if kind == "penalty" else 0.0, warmup=warmup,
+                             eps_gen=torch.Generator().manual_seed(seed + 11), after_step=clip)
 
 
 def dense_points(family: str, theta: float) -> torch.Tensor:

@@ -54,6 +54,7 @@ from gankit.data import toy_sample
 from gankit.divergences import LOG2, wasserstein
 from gankit.experiments import critic_vs_w1 as cw
 from gankit.experiments.common import (
+    fit_discriminator,
     jsonable,
     loss_settings,
     pearson,
@@ -63,7 +64,7 @@ from gankit.experiments.common import (
     single_thread,
     toy_config,
 )
-from gankit.losses import d_loss_gan, d_loss_wgan, gradient_penalty
+from gankit.losses import d_loss_gan
 from gankit.models import MLPDiscriminator, eval_mode, sample_noise
 
 TITLE = "Does the critic track W1? Fresh critics on frozen generators against exact W1, with its noise floor"
@@ -121,19 +122,8 @@ def fit(kind: str, draw: Draw, *, steps: int, seed: int) -> torch.nn.Module:
         net = MLPDiscriminator(in_dim=2, width=cw.WIDTH, depth=cw.DEPTH)
         lr, betas = (cw.GAN_LR, cw.GAN_BETAS) if kind == "gan" else (cw.CRITIC_LR, cw.CRITIC_BETAS)
         opt = torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
-        eps_gen = torch.Generator().manual_seed(seed + 11)
-        for step in range(steps):
-            real, fake = draw(cw.BATCH, step)
-            if kind == "gan":
-                loss = d_loss_gan(net(real), net(fake))
-            else:
-                loss = d_loss_wgan(net(real), net(fake))
-                if step >= cw.WARMUP:
-                    gp, _ = gradient_penalty(net, real, fake, generator=eps_gen)
-                    loss = loss + cw.LAMBDA * gp
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        fit_discriminator(net, opt, draw, steps=steps, batch=cw.BATCH, loss="gan" if kind == "gan" else "wgan",
+                          gp_weight=cw.LAMBDA, warmup=cw.WARMUP, eps_gen=torch.Generator().manual_seed(seed + 11))
     return net.requires_grad_(False)
 
 

@@ -47,9 +47,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit.experiments.common import jsonable, pyplot, save_figure, single_thread
+from gankit.experiments.common import (
+    fit_discriminator,
+    jsonable,
+    pyplot,
+    save_figure,
+    single_thread,
+)
 from gankit.experiments.critic_vs_w1 import penalised_critic_1d
-from gankit.losses import LOSSES, d_loss_gan, d_loss_wgan, gradient_penalty
+from gankit.losses import LOSSES
 from gankit.models import MLPDiscriminator
 
 TITLE = "W-GAN Figure 2: the saturated discriminator is flat on the samples, the critic is not"
@@ -80,19 +86,9 @@ def train(kind: str, steps: int, seed: int) -> torch.nn.Module:
     net = MLPDiscriminator(in_dim=1, width=WIDTH, depth=DEPTH)
     lr, betas = (D_LR, D_BETAS) if kind == "gan" else (CRITIC_LR, CRITIC_BETAS)
     opt = torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
-    gen = torch.Generator().manual_seed(seed + 1)
-    for step in range(steps):
-        real, fake = _draw(BATCH, gen)
-        if kind == "gan":
-            loss = d_loss_gan(net(real), net(fake))
-        else:
-            loss = d_loss_wgan(net(real), net(fake))
-            if step >= WARMUP:
-                loss = loss + LAMBDA * gradient_penalty(net, real, fake, generator=gen)[0]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return net
+    gen = torch.Generator().manual_seed(seed + 1)  # the batches and the penalty's eps share one stream
+    return fit_discriminator(net, opt, lambda n, _step: _draw(n, gen), steps=steps, batch=BATCH,
+                             loss="gan" if kind == "gan" else "wgan", gp_weight=LAMBDA, warmup=WARMUP, eps_gen=gen)
 
 
 def value_and_slope(net: torch.nn.Module, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
