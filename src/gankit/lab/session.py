@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from gankit.fileio import atomic_write_bytes
 from gankit.lab import frames as F
 from gankit.metrics.toy import mode_metrics, sample_distances
 from gankit.models import sample_noise
+from gankit.runs.folder import next_run_dir
 from gankit.training.config import RunConfig
 from gankit.training.export import GENERATOR_FILE, save_generator
 from gankit.training.loop import DivergedError, Trainer
@@ -52,17 +52,7 @@ METRIC_KEYS = ("w1", "js_hist", "modes_captured", "high_quality", "reverse_kl")
 
 def lab_run_dir(root: Path, loss: str, data: str) -> Path:
     """The next ``root/lab-NNNN-<loss>-<data>`` folder (created)."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    numbers = [int(m[1]) for p in root.iterdir() if (m := re.match(r"^lab-(\d{4,})-", p.name))]
-    number = max(numbers, default=-1) + 1
-    while True:
-        path = root / f"lab-{number:04d}-{loss}-{data}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            number += 1
+    return next_run_dir(root, loss, data, prefix="lab-")
 
 
 def drawn_std(extent: tuple[float, float, float, float]) -> float:

@@ -15,14 +15,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "data"
 
 
-def next_run_dir(root: Path, model: str, loss: str, data: str) -> Path:
-    """The next auto-numbered folder under ``root`` (created)."""
+def next_run_dir(root: Path, *labels: str, prefix: str = "") -> Path:
+    """The next auto-numbered folder ``root/<prefix>NNNN-<label>-<label>...`` (created).
+
+    Numbers count on from the highest among the folders with the same prefix
+    (``runs/0003-dcgan-gan-ns-digits``; the lab's ``runs/lab-0000-gan-ns-ring8``).
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    numbers = [int(m[1]) for p in root.iterdir() if (m := re.match(r"^(\d{4,})-", p.name))]
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d{{4,}})-")
+    numbers = [int(m[1]) for p in root.iterdir() if (m := pattern.match(p.name))]
     number = max(numbers, default=-1) + 1
     while True:
-        path = root / f"{number:04d}-{_slug(model)}-{_slug(loss)}-{_slug(data)}"
+        path = root / "-".join([f"{prefix}{number:04d}", *(_slug(label) for label in labels)])
         try:
             path.mkdir()
             return path
