@@ -244,6 +244,16 @@ def test_the_run_pages_callback_writes_both_files_when_training_stops(tmp_path):
         assert gif.n_frames == 2
 
 
+def test_train_report_false_writes_no_pages(tmp_path):
+    out = tmp_path / "run"
+    cfg = gankit.load_config(None, {"data.name": "ring8", "train.steps": 6, "train.sample_every": 3,
+                                    "data.n_points": 512, "model.width": 16, "train.batch_size": 32,
+                                    "train.device": "cpu", "train.report": False})
+    gankit.train(cfg, out=out, log=quiet)
+    assert (out / "samples.png").is_file()
+    assert not (out / "report.html").exists() and not (out / "progress.gif").exists()
+
+
 def test_run_pages_turn_a_failure_into_one_warning(tmp_path):
     lines = []
     assert write_run_pages(tmp_path / "nothing-here", log=lines.append) == []

@@ -493,5 +493,5 @@ class RunPages:
     """
 
     def on_end(self, trainer: Any) -> None:
-        if getattr(trainer, "is_main", True):
+        if getattr(trainer, "is_main", True) and trainer.cfg.train.report:
             write_run_pages(trainer.run_dir, log=trainer.log)

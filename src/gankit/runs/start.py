@@ -63,7 +63,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, runs_root: str | Pat
     Under torchrun every rank calls this; rank 0 creates the run folder and tells the others its name.
     """
     networks = _networks(G, D)
-    callbacks = [*callbacks, RunPages()]  # report.html and progress.gif when the run stops
+    callbacks = [*callbacks, RunPages()]  # report.html and progress.gif when the run stops (train.report)
     Callbacks(callbacks)  # a callback without hooks is refused before anything is built or written
     ranks, log = _ranks_and_log(log)
     with distributed.process_group_scope():

@@ -155,6 +155,7 @@ class TrainConfig:
                                                "(train.eval_every needs it)", resumable=True)
     tensorboard: bool = setting(True, "log statistics, evaluations and samples to RUN/tensorboard "
                                       "(tensorboard --logdir runs)", resumable=True)
+    report: bool = setting(True, "write RUN/report.html and RUN/progress.gif when the run stops", resumable=True)
     tensorboard_histograms: bool = setting(False, "also log G's and D's weight and gradient histograms",
                                            resumable=True)
     threads: int = setting(0, "CPU threads for torch; 0 picks a measured-good count", low=0, resumable=True)
@@ -278,9 +279,14 @@ def _suggest(word: str, choices: list[str]) -> str:
 TYPE_WORDS = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
 
 
+@functools.cache
+def _by_name() -> dict[str, Key]:
+    return {key.name: key for key in declared_keys()}
+
+
 def declared(name: str) -> Key:
     """The declaration of ``section.key`` (already qualified)."""
-    return {key.name: key for key in declared_keys()}[name]
+    return _by_name()[name]
 
 
 def _coerce(value: Any, key: Key) -> Any:
