@@ -129,3 +129,38 @@ def test_a_huge_toy_set_is_a_config_error_not_an_allocation_failure():
     set_value(cfg, "data.n_points", 6965119376191615)
     with pytest.raises(ConfigError, match="data.n_points must be at most 100,000,000"):
         validate(cfg)
+
+
+def fashion(**settings) -> RunConfig:
+    cfg = RunConfig()
+    for key, value in {"data.name": "fashion-mnist", **settings}.items():
+        set_value(cfg, key, value)
+    return cfg
+
+
+def test_fashion_mnist_on_a_cpu_defaults_to_its_recommended_preset():
+    preset = load_yaml(PRESET_DIR / "fashion-mnist-cpu.yaml")
+    out = resolve(fashion(), data_kind="images", image_size=32, device_type="cpu")
+    for section, values in preset.items():
+        for name, value in values.items():
+            assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
+
+
+def test_the_users_values_win_over_the_recommended_preset():
+    out = resolve(fashion(**{"train.ema": 0.0, "train.steps": 10, "model.width": 16}), data_kind="images",
+                  image_size=32, device_type="cpu")
+    assert (out.train.ema, out.train.steps, out.model.width) == (0.0, 10, 16)
+    assert out.train.batch_size == load_yaml(PRESET_DIR / "fashion-mnist-cpu.yaml")["train"]["batch_size"]
+
+
+@pytest.mark.parametrize("data, device", [("fashion-mnist", "cuda"), ("fashion-mnist", None), ("digits", "cpu")])
+def test_other_data_and_devices_keep_the_kind_defaults(data, device):
+    out = resolve(fashion(**{"data.name": data}), data_kind="images", image_size=32, device_type=device)
+    plain = resolve(fashion(**{"data.name": data}), data_kind="images", image_size=32)
+    assert out.to_dict() == plain.to_dict() and out.train.ema == 0.0
+
+
+def test_only_the_dcgan_takes_the_dcgan_preset():
+    out = resolve(fashion(**{"model.name": "mlp"}), data_kind="images", image_size=32, device_type="cpu")
+    plain = resolve(fashion(**{"model.name": "mlp"}), data_kind="images", image_size=32)
+    assert out.to_dict() == plain.to_dict() and out.train.steps != 27000

@@ -115,6 +115,25 @@ def test_evaluate_run_writes_metrics_json(tmp_path, monkeypatch, capsys):
     assert not list(run.glob("*.tmp"))  # atomic write leaves no temp file behind
 
 
+def test_no_ema_scores_the_raw_generator_of_the_same_run(tmp_path, capsys):
+    from gankit import train
+    from gankit.runs.sampling import generate_samples
+
+    cfg = load_config(None, {"data.name": "ring8", "data.n_points": 2048, "train.steps": 30, "train.ema": 0.9,
+                             "train.tensorboard": False, "train.report": False})
+    run = train(cfg, out=tmp_path / "run", log=lambda _: None).run_dir
+    scores = {}
+    for flag, ema in (("--ema", True), ("--no-ema", False)):
+        assert cli(str(run), flag, "--device", "cpu") == 0
+        assert ("EMA weights" if ema else "raw weights") in capsys.readouterr().out
+        saved = json.loads((run / "metrics.json").read_text())
+        drawn = generate_samples(run, 2500, seed=0, ema=ema)
+        direct = evaluate_toy(drawn["points"], "ring8", seed=0)
+        assert saved["ema"] is ema and saved["metrics"]["w1"] == pytest.approx(direct["w1"])
+        scores[ema] = saved["metrics"]["w1"]
+    assert scores[True] != scores[False]  # two different generators were scored
+
+
 def test_non_finite_metrics_become_null_in_json(tmp_path):
     path = E.write_metrics(tmp_path / "m.json", {"metrics": {"reverse_kl": math.inf, "w1": 1.5}})
     assert json.loads(path.read_text()) == {"metrics": {"reverse_kl": None, "w1": 1.5}}

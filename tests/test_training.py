@@ -154,6 +154,36 @@ def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path):
     assert best["step"] == min(scores, key=scores.get)
 
 
+def test_a_time_budget_stops_the_run_early_and_finishes_it(tmp_path):
+    cfg = toy_config(**{"train.steps": 100_000, "train.minutes": 0.002, "train.eval_every": 1000,
+                        "train.eval_n": 200})
+    result = runs.train(cfg, out=tmp_path / "run", log=lambda _: None)
+    assert 1 <= result.step < 100_000 and not result.interrupted
+    assert (result.run_dir / "generator.safetensors").is_file() and (result.run_dir / "samples.png").is_file()
+    rows = [json.loads(x) for x in (result.run_dir / "evals.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == result.step  # the last step is scored, as a finished run's is
+    assert rows[-1]["seconds"] >= 0.12  # 0.002 min
+    assert checkpoint.load(checkpoint.find(result.run_dir))["step"] == result.step
+
+
+def test_evaluation_time_is_not_training_time(tmp_path, monkeypatch):
+    import time
+
+    import gankit.training.loop as loop
+
+    real = loop.evaluate_generator
+
+    def slow_evaluation(*args, **kwargs):
+        time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate_generator", slow_evaluation)
+    cfg = toy_config(**{"train.steps": 3, "train.eval_every": 1, "train.eval_n": 200})
+    run = runs.train(cfg, out=tmp_path / "run", log=lambda _: None).run_dir
+    seconds = [json.loads(x)["seconds"] for x in (run / "evals.jsonl").read_text().splitlines()]
+    assert len(seconds) == 3 and seconds[-1] < 1.0  # three 1-s evaluations happened, none is counted
+
+
 def test_periodic_evaluations_record_the_wall_clock_seconds_across_a_resume(tmp_path):
     cfg = toy_config()
     for key, value in {"train.steps": 10, "train.eval_every": 5, "train.eval_n": 200,

@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="opt in: fetch the Inception weights once (from torch-fidelity's GitHub release) "
                              "when the inception space needs them and none are here")
     parser.add_argument("--seed", type=int, default=0, help="seeds sampling, true toy samples and KID subsets")
+    parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                        help="a run: score the EMA weights when it kept them (default), or the raw generator (--no-ema)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
 
 
@@ -159,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                                   inception_weights=args.inception_weights, seed=args.seed, device=device)
     else:
         result = evaluate_run(args.run, n=args.n, features=features, inception_weights=args.inception_weights,
-                              seed=args.seed, device=device)
+                              seed=args.seed, device=device, ema=args.ema)
     print(_header(result))
     print(format_table(result))
     if args.run is not None:

@@ -97,7 +97,9 @@ def _print_config(cfg: RunConfig) -> None:
 
     dataset = load_data(cfg)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
-    resolved = resolve_runtime(resolve(cfg, data_kind=dataset.kind, image_size=image_size), pick_device(cfg.train.device))
+    device = pick_device(cfg.train.device)
+    resolved = resolve_runtime(resolve(cfg, data_kind=dataset.kind, image_size=image_size, device_type=device.type),
+                               device)
     print(resolved.to_json())
 
 

@@ -39,6 +39,7 @@ def evaluate_run(
     seed: int = 0,
     device: str | torch.device = "cpu",
     write: bool = True,
+    ema: bool = True,
 ) -> dict[str, Any]:
     """Draw ``n`` samples from a run (EMA weights when kept), score them and write ``metrics.json``.
 
@@ -47,6 +48,7 @@ def evaluate_run(
         n: samples to draw (default 10,000 images or 2,500 points).
         features, inception_weights, classifier_weights, seed, device: as :func:`evaluate_samples`.
         write: write ``metrics.json`` into the run folder.
+        ema: score the EMA generator when the run kept one; ``False`` scores the raw generator.
 
     Returns:
         :func:`evaluate_samples`' result plus ``step``, ``ema`` and ``run``. A class-conditional
@@ -55,7 +57,7 @@ def evaluate_run(
         ``intra_fid``, ``intra_fid_mean``).
     """
     probe = n or DEFAULT_N_IMAGES
-    drawn = generate_samples(path, probe, seed=seed, ema=True, device=device)
+    drawn = generate_samples(path, probe, seed=seed, ema=ema, device=device)
     if "points" in drawn and n is None:
         drawn["points"] = drawn["points"][:DEFAULT_N_POINTS]
         if "labels" in drawn:

@@ -148,6 +148,9 @@ class TrainConfig:
     on_nan: Literal["stop", "rollback"] = setting(
         "stop", "on a non-finite loss: stop, or reload the last checkpoint with lower learning rates",
         resumable=True, flag="--on-nan")
+    minutes: float = setting(0.0, "stop after this many minutes of training (evaluations not counted) and finish as "
+                                  "if train.steps were done; 0 turns the budget off", low=0, resumable=True,
+                             flag="--minutes")
     eval_every: int = setting(0, "score samples this often and keep checkpoints/best.ckpt; 0 turns it off", low=0,
                               resumable=True)
     eval_n: int = setting(2000, "samples per periodic evaluation", low=0, low_open=True, resumable=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from gankit.errors import ConfigError
 from gankit.losses import get_loss
-from gankit.training.config import RunConfig, replace, validate
+from gankit.training.config import PRESET_DIR, RunConfig, load_yaml, replace, set_value, validate
 
 # Defaults that depend on the kind of data. Toy runs are cheap per step and need many steps;
 # image defaults are sized for a CPU laptop (the `digits` default must train in minutes).
@@ -43,6 +43,20 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# The recommended preset a dataset trains with by default on a device type: its values fill every key
+# the user left unset, before the per-kind defaults (measured in docs/results.md, "quality against
+# wall time"). A GPU counterpart is listed once it has been measured on a GPU.
+DATA_DEVICE_PRESETS: dict[tuple[str, str], str] = {("fashion-mnist", "cpu"): "fashion-mnist-cpu"}
+
+
+def fill_from_preset(cfg: RunConfig, preset: str) -> None:
+    """Set each key of the shipped ``preset`` that ``cfg`` leaves unset (``None``); the user's values win."""
+    for section, values in load_yaml(PRESET_DIR / f"{preset}.yaml").items():
+        for name, value in values.items():
+            if getattr(getattr(cfg, section), name) is None:
+                set_value(cfg, f"{section}.{name}", value)
+
+
 # settings that only images have: (key, flag a user gives it with)
 IMAGE_ONLY = (("data.image_size", "--image-size"), ("data.channels", "--set data.channels"),
               ("data.root", "--set data.root"))
@@ -61,17 +75,22 @@ def refuse_inapplicable(cfg: RunConfig, data_kind: str) -> None:
             raise ConfigError(f"{key} applies to images only, but {cfg.data.name} is a set of 2-D points; drop {flag}")
 
 
-def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None) -> RunConfig:
-    """Fill every ``None`` from the data kind and the loss's paper defaults; returns a new config.
+def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_type: str | None = None) -> RunConfig:
+    """Fill every ``None`` from the dataset's recommended preset on this device type (see
+    :data:`DATA_DEVICE_PRESETS`), then the data kind and the loss's paper defaults; returns a new config.
 
     Args:
         cfg: the requested configuration (not modified).
         data_kind: ``"points"`` or ``"images"``, from the loaded dataset.
         image_size: the dataset's image side (``None`` for points).
+        device_type: ``"cpu"``, ``"cuda"``, ... (``None``: no per-device preset).
     """
     out = replace(cfg)
     validate(out)
     refuse_inapplicable(out, data_kind)
+    preset = DATA_DEVICE_PRESETS.get((out.data.name, device_type or ""))
+    if preset is not None and out.model.name in (None, "dcgan"):
+        fill_from_preset(out, preset)
     kind = KIND_DEFAULTS[data_kind]
     tuned = dict(kind.get("loss", {}).get(out.loss.name, {}))  # this kind's replacements of paper settings
     steps = tuned.pop("steps", kind["steps"])

@@ -135,6 +135,7 @@ class Trainer:
         self.best: float | None = None
         self.seconds_before = 0.0  # wall-clock seconds trained by earlier calls (a resumed run's past)
         self.started = time.perf_counter()
+        self.seconds_paused = 0.0  # seconds spent in periodic evaluations since `started`: not training
 
     # ----------------------------------------------------------------- phases
     def autocast(self):
@@ -254,7 +255,7 @@ class Trainer:
         self.batches.load_state_dict(state["data_order"])
         self.step = int(state["step"])
         self.seconds_before = float(state.get("seconds", 0.0))  # checkpoints before it was kept have none
-        self.started = time.perf_counter()
+        self.started, self.seconds_paused = time.perf_counter(), 0.0
         checkpoint.restore_rng(state["rng"])
         if self.is_main:
             self.stats_file.truncate_after(self.step)
@@ -345,7 +346,12 @@ class Trainer:
 
     def seconds(self) -> float:
         """Wall-clock seconds of training so far, over every call that trained this run."""
-        return self.seconds_before + time.perf_counter() - self.started
+        return self.seconds_before + time.perf_counter() - self.started - self.seconds_paused
+
+    def out_of_time(self) -> bool:
+        """True (on every rank) once ``train.minutes`` of training are spent; a host clock, no device sync."""
+        budget = self.cfg.train.minutes
+        return bool(budget) and distributed.any_rank(self.seconds() >= 60.0 * budget, self.ranks)
 
     def refresh_ema(self) -> None:
         """Standing batch-norm statistics for the EMA generator's weights, when they are stale.
@@ -362,7 +368,17 @@ class Trainer:
                                 batch_size=self.cfg.train.batch_size // self.ranks.world_size)
 
     def evaluate_and_keep_best(self) -> None:
-        """Score ``eval_n`` samples; when the score beats the best so far, save ``checkpoints/best.ckpt``."""
+        """Score ``eval_n`` samples; when the score beats the best so far, save ``checkpoints/best.ckpt``.
+
+        Its wall time is not training time: :meth:`seconds` leaves it out.
+        """
+        trained, began = self.seconds(), time.perf_counter()
+        try:
+            self._evaluate_and_keep_best(trained)
+        finally:
+            self.seconds_paused += time.perf_counter() - began
+
+    def _evaluate_and_keep_best(self, trained: float) -> None:
         self.refresh_ema()
         G = self.parts.scored_generator
         distributed.broadcast_buffers(G, self.ranks)  # every rank samples from rank 0's network
@@ -370,7 +386,7 @@ class Trainer:
         if scored is not None:  # rank 0 scores
             metric, value, result = scored
             self.log(f"eval at step {self.step}: {metric} {value:.4g}")
-            self.evals_file.append([{"step": self.step, "seconds": round(self.seconds(), 3), **result}])
+            self.evals_file.append([{"step": self.step, "seconds": round(trained, 3), **result}])
             self.callbacks.on_eval(self, result)
         better = scored is not None and is_better(metric, value, self.best)
         if not distributed.any_rank(better, self.ranks):  # all ranks flush together
@@ -385,7 +401,7 @@ class Trainer:
         t = self.cfg.train
         if self.is_main:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        self.started = time.perf_counter()
+        self.started, self.seconds_paused = time.perf_counter(), 0.0
         progress = Progress(total=t.steps, start=self.step, log=self.log, critic=self.cfg.loss.name in CRITIC_LOSSES)
         interrupted = False
         if self.is_main and t.tensorboard:  # rank 0 alone writes
@@ -404,6 +420,9 @@ class Trainer:
                 if distributed.any_rank(stop.requested or self.stop_requested, self.ranks):
                     interrupted = True
                     break
+                if self.out_of_time():
+                    self.finish_early()
+                    break
             progress.close()
             self.save_checkpoint()
             if not interrupted and self.is_main:
@@ -413,6 +432,13 @@ class Trainer:
         p = self.parts
         return TrainResult(self.run_dir, self.step, interrupted, self.last_checkpoint, config=self.cfg, G=p.G, D=p.D,
                            ema=p.ema.module if p.ema is not None else None)
+
+    def finish_early(self) -> None:
+        """``train.minutes`` ran out: log it and score the last step, as a run that reached its steps is."""
+        t = self.cfg.train
+        self.log(f"time budget of {t.minutes:g} min reached at step {self.step} of {t.steps}; finishing the run")
+        if t.eval_every and self.step % t.eval_every != 0:
+            self.evaluate_and_keep_best()
 
     def request_stop(self) -> None:
         """Stop after the current step, save a checkpoint and return (as Ctrl-C does); for callbacks."""

@@ -162,7 +162,8 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     dataset = dataset if dataset is not None else load_data(requested)
     refuse_unlabelled(requested, dataset, networks)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
-    cfg = resolve_runtime(resolve(custom_model(requested, networks), data_kind=dataset.kind, image_size=image_size),
+    cfg = resolve_runtime(resolve(custom_model(requested, networks), data_kind=dataset.kind, image_size=image_size,
+                                  device_type=device.type),
                           device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
