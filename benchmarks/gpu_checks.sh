@@ -37,7 +37,7 @@ check() {  # check NAME SECONDS COMMAND...: run with a time limit, log everythin
 check tests 100 $py -m pytest -q -p no:cacheprovider -m "not slow" tests/test_fastpath.py tests/test_bench.py
 
 # 2. Fashion-MNIST rows of docs/results.md: DCGAN gan-ns and WGAN-GP, 3 seeds, scored on 10,000 samples
-check fashion-mnist 300 $py benchmarks/quality.py --data "" --images --image-seeds 3 --image-steps 3000 \
+check fashion-mnist 300 $py benchmarks/quality.py --data "" --image-losses --image-seeds 3 --image-steps 3000 \
     --device cuda --set model.width=64 --set train.batch_size=128 --out "$OUT/results-images.md" --runs /tmp/quality-runs
 
 # 3. training speed against the pytorch/examples-style reference loop (docs/performance.md)

@@ -23,7 +23,9 @@ list. The report names the seed list, and ``--tuning-seeds`` (text, e.g. ``0-2``
 the settings were chosen on, so that a reader can check the two sets are disjoint. A configuration
 is said to beat the published rows only when *every* reported seed does; otherwise the report says
 on how many seeds it does. Each row also gives the worst seed of every metric.
-    python benchmarks/quality.py --images              # add the Fashion-MNIST rows (needs the evaluator)
+    python benchmarks/quality.py --image-losses        # add Fashion-MNIST rows per loss (needs the evaluator)
+    python benchmarks/quality.py --images [OPTIONS]    # Fashion-MNIST quality against wall time: runs
+                                                       # benchmarks/image_quality.py with OPTIONS
 
 References:
     [1] A. Srivastava et al., "VEEGAN: Reducing Mode Collapse in GANs using Implicit Variational
@@ -158,7 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma list of extra preset rows, e.g. toy-ring8; 'auto' adds toy-<data> where it ships; "
                         "'none' for none (default auto)")
     p.add_argument("--quick", action="store_true", help=f"1 seed, {QUICK_STEPS} steps: checks the script, not the GANs")
-    p.add_argument("--images", action="store_true",
+    p.add_argument("--image-losses", action="store_true",
                    help="also train DCGAN gan-ns and WGAN-GP on Fashion-MNIST and score FID in the classifier's feature space")
     p.add_argument("--image-steps", type=int, help="generator steps of the image runs (default: gankit's image default)")
     p.add_argument("--image-seeds", type=int, help="seeds of the image runs (default: --seeds)")
@@ -500,7 +502,7 @@ def report(args: argparse.Namespace, cells: list[Cell], image_rows: list[str], i
             seen.add(cmd)
             lines.append(cmd)
     lines += ["```", "", "or all at once: `python benchmarks/quality.py " + " ".join(sys.argv[1:]) + "`.", ""]
-    if args.images:
+    if args.image_losses:
         lines += ["## Fashion-MNIST (DCGAN)", ""]
         if image_note:
             lines += [image_note, ""]
@@ -537,13 +539,18 @@ def splice(document: str, text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--images" in argv:  # the quality-against-time benchmark has its own options
+        import image_quality
+
+        return image_quality.main([a for a in argv if a != "--images"])
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gankit-quality-") as tmp:
         root = Path(args.runs) if args.runs else Path(tmp)
         cells = run_toy(args, root)
-        image_rows, image_note = run_images(args, root) if args.images else ([], None)
+        image_rows, image_note = run_images(args, root) if args.image_losses else ([], None)
     if image_note:
         print(image_note, flush=True)
     text = report(args, cells, image_rows, image_note, (time.perf_counter() - start) / 60)
