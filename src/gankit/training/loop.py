@@ -134,8 +134,7 @@ class Trainer:
         self.rollbacks = 0
         self.best: float | None = None
         self.seconds_before = 0.0  # wall-clock seconds trained by earlier calls (a resumed run's past)
-        self.started = time.perf_counter()
-        self.seconds_paused = 0.0  # seconds spent in periodic evaluations since `started`: not training
+        self.start_clock()
 
     # ----------------------------------------------------------------- phases
     def autocast(self):
@@ -255,7 +254,7 @@ class Trainer:
         self.batches.load_state_dict(state["data_order"])
         self.step = int(state["step"])
         self.seconds_before = float(state.get("seconds", 0.0))  # checkpoints before it was kept have none
-        self.started, self.seconds_paused = time.perf_counter(), 0.0
+        self.start_clock()
         checkpoint.restore_rng(state["rng"])
         if self.is_main:
             self.stats_file.truncate_after(self.step)
@@ -344,6 +343,11 @@ class Trainer:
         if t.eval_every and self.step % t.eval_every == 0:
             self.evaluate_and_keep_best()
 
+    def start_clock(self) -> None:
+        """This call's training clock starts now (``seconds_before`` holds the earlier calls')."""
+        self.started = time.perf_counter()
+        self.seconds_paused = 0.0  # seconds spent in periodic evaluations since `started`: not training
+
     def seconds(self) -> float:
         """Wall-clock seconds of training so far, over every call that trained this run."""
         return self.seconds_before + time.perf_counter() - self.started - self.seconds_paused
@@ -401,7 +405,7 @@ class Trainer:
         t = self.cfg.train
         if self.is_main:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        self.started, self.seconds_paused = time.perf_counter(), 0.0
+        self.start_clock()
         progress = Progress(total=t.steps, start=self.step, log=self.log, critic=self.cfg.loss.name in CRITIC_LOSSES)
         interrupted = False
         if self.is_main and t.tensorboard:  # rank 0 alone writes
