@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# The GPU checks of one device session, in one call (about 9 minutes on an H100 / H200).
+# The GPU checks of a device session, in stages that each fit one call (an H100 or H200).
 #
 # Run from the repository root on a CUDA machine whose python3 has torch, torchmetrics, scipy,
 # scikit-learn, safetensors, PyYAML and matplotlib (gankit itself runs from src/, uninstalled):
 #
-#   OUT=gpu-out bash benchmarks/gpu_checks.sh
+#   OUT=gpu-out bash benchmarks/gpu_checks.sh correctness   # CUDA tests + the width-64 bench (about 3 min)
+#   OUT=gpu-out bash benchmarks/gpu_checks.sh speed         # width-128 bench, graph-vs-eager quality, FID speed (about 5 min)
+#   OUT=gpu-out bash benchmarks/gpu_checks.sh all
 #
 # Data and a trained Fashion-MNIST classifier come from .devdata/ (ignored by git):
 #   .devdata/data/fashion-mnist/*.gz          (a copy of /usr/share/datasets/fashion-mnist)
 #   .devdata/cache/evaluators/fashion-mnist-32.safetensors   (gankit evaluator train --data fashion-mnist)
 # Each check has its own time limit, so one overrun does not cost the others; everything is logged
-# to $OUT/checks.log, and the benchmark JSON and the Fashion-MNIST table land in $OUT.
+# to $OUT/checks.log, and the benchmark JSON and Markdown land in $OUT.
 set -u
+STAGE=${1:-all}
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
@@ -33,27 +36,23 @@ check() {  # check NAME SECONDS COMMAND...: run with a time limit, log everythin
     $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
 } 2>&1 | tee -a "$LOG"
 
-# 1. the CUDA tests (the no-sync hot loop under torch.cuda.set_sync_debug_mode("error"), bench checks)
-check tests 100 $py -m pytest -q -p no:cacheprovider -m "not slow" tests/test_fastpath.py tests/test_bench.py
+if [[ $STAGE == correctness || $STAGE == all ]]; then
+    # the CUDA tests: graph vs eager, kill and resume, no sync in replays, the fallback; bench checks
+    check tests 170 $py -m pytest -q -rs -p no:cacheprovider -m "not slow" tests/test_cudagraph.py \
+        tests/test_fastpath.py tests/test_bench.py
+    # training speed, 64x64 DCGAN width 64: reference, eager, CUDA graph at batch 128, then the graph's sweep
+    check bench-w64 110 $py -m gankit bench --device cuda --quick --json "$OUT/bench-w64.json"
+fi
 
-# 2. Fashion-MNIST rows of docs/results.md: DCGAN gan-ns and WGAN-GP, 3 seeds, scored on 10,000 samples
-check fashion-mnist 300 $py benchmarks/quality.py --data "" --image-losses --image-seeds 3 --image-steps 3000 \
-    --device cuda --set model.width=64 --set train.batch_size=128 --out "$OUT/results-images.md" --runs /tmp/quality-runs
-
-# 3. training speed against the pytorch/examples-style reference loop (docs/performance.md)
-check bench-w64 60 $py -m gankit bench --device cuda --quick --json "$OUT/bench-w64.json"
-check bench-w128 60 $py -m gankit bench --device cuda --quick --width 128 --json "$OUT/bench-w128.json"
-
-# 4. DDP through torchrun on NCCL (one GPU: one rank), SyncBatchNorm on; against a plain single process
-check nccl-ddp 60 $py -m gankit train --nproc 1 --data digits --device cuda --steps 30 --precision fp32 \
-    --set model.width=16 --set train.sync_bn=true --out /tmp/ddp-nccl
-check single 40 $py -m gankit train --data digits --device cuda --steps 30 --precision fp32 \
-    --set model.width=16 --out /tmp/ddp-none
-check compare 20 $py - <<'EOF'
-from gankit.training import checkpoint
-a, b = (checkpoint.load(f"/tmp/{run}/checkpoints/step_0000030.ckpt") for run in ("ddp-nccl", "ddp-none"))
-for net in ("G", "D"):
-    diff = max(float((a[net][k].double() - b[net][k].double()).abs().max()) for k in a[net])
-    print(f"{net}: max |torchrun+NCCL+SyncBN - single process| = {diff:.3g}")
-EOF
-grep -E "^(===|G:|D:|fashion-mnist|\(a\)|\(b\)|\(c\)|sweep|gankit|reference)" "$LOG" | tail -n 60
+if [[ $STAGE == speed || $STAGE == all ]]; then
+    # the paper's width: the sweep runs until images/s stops rising
+    check bench-w128 120 $py -m gankit bench --device cuda --quick --width 128 --json "$OUT/bench-w128.json"
+    # the graph trains as well as eager: Fashion-MNIST, 3,000 steps, 3 seeds each, 6 runs at once
+    check quality 200 $py benchmarks/graph_quality.py --device cuda --runs /tmp/gq --timeout 150 \
+        --json "$OUT/graph_quality.json" --out "$OUT/graph_quality.md"
+    # FID of 50,000 samples against the training set, generation included
+    run=/tmp/gq/on-s0
+    [[ -f $run/generator.safetensors ]] || run=
+    check fid 90 $py benchmarks/fid_speed.py --device cuda --n 50000 ${run:+--run $run} --json "$OUT/fid_speed.json"
+fi
+grep -E "^(===|fid|FID|total|gankit bench: warning|\(a\)|\(b\)|\(c\)|sweep|gankit:|physical|[0-9]+ (passed|failed)|FAILED|ERROR|SKIPPED|\| )" "$LOG" | tail -n 80

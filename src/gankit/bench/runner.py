@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ import torch
 from gankit.bench.flops import count_flops, images_per_second_limit, peak_tflops
 from gankit.bench.reference import ReferenceLoop
 from gankit.data import Dataset
+from gankit.errors import GankitError
 from gankit.models import build_models
 from gankit.training.config import RunConfig, set_value
 from gankit.training.loop import Trainer
@@ -61,6 +63,7 @@ class BenchOptions:
     precision: str = "auto"
     channels_last: str = "auto"
     compile: str = "off"
+    cuda_graph: str = "auto"
     threads: int = 0
     sweep: tuple[int, ...] | None = None
     seed: int = 0
@@ -99,15 +102,22 @@ def synthetic_dataset(model: str, n: int, *, image_size: int | None, channels: i
 
 
 def make_trainer(dataset: Dataset, opts: BenchOptions, *, width: int, batch_size: int, device: torch.device,
-                 threads: int, run_dir: Path) -> Trainer:
-    """gankit's trainer on ``dataset`` with the DCGAN paper's loss (gan-ns, K = 1)."""
+                 threads: int, run_dir: Path, cuda_graph: str = "off") -> Trainer:
+    """gankit's trainer on ``dataset`` with the DCGAN paper's loss (gan-ns, K = 1); ``cuda_graph`` as train.cuda_graph."""
     cfg = RunConfig()
     settings = {"model.name": opts.model, "model.width": width, "loss.name": "gan-ns", "train.batch_size": batch_size,
                 "train.device": device.type, "train.precision": opts.precision, "train.seed": opts.seed,
-                "train.channels_last": opts.channels_last, "train.compile": opts.compile, "train.threads": threads}
+                "train.channels_last": opts.channels_last, "train.compile": opts.compile, "train.threads": threads,
+                "train.cuda_graph": cuda_graph}
     for key, value in settings.items():
         set_value(cfg, key, value)
-    return Trainer(build(cfg, dataset=dataset), run_dir, log=lambda _: None)
+    return Trainer(build(cfg, dataset=dataset), run_dir, log=print_warnings)
+
+
+def print_warnings(message: str) -> None:
+    """A bench trainer's log: its warnings (a step that could not be captured, say) reach stderr, the rest is dropped."""
+    if message.startswith("warning:"):
+        print(f"gankit bench: {message}", file=sys.stderr, flush=True)
 
 
 def make_reference(dataset: Dataset, opts: BenchOptions, *, width: int, batch_size: int,
@@ -119,13 +129,14 @@ def make_reference(dataset: Dataset, opts: BenchOptions, *, width: int, batch_si
 
 
 def trainer_flops(trainer: Trainer) -> int:
-    """FLOPs of one ``train_step`` counted on eager phases (a compiled graph hides its ops)."""
-    compiled = trainer.phases
+    """FLOPs of one ``train_step`` counted on eager phases (a compiled graph or a CUDA graph hides its ops)."""
+    compiled, captured = trainer.phases, trainer.captured
     trainer.phases = make_phases(trainer.parts.spec, trainer.parts.G, trainer.parts.D)
+    trainer.captured = None
     try:
         return count_flops(trainer.train_step)
     finally:
-        trainer.phases = compiled
+        trainer.phases, trainer.captured = compiled, captured
         trainer.stats.drain()
 
 
@@ -188,8 +199,8 @@ def summarise(name: str, batch: int, ms: list[float], flops_per_step: int, preci
 
 
 def default_sweep(batch: int, device: torch.device, quick: bool) -> tuple[int, ...]:
-    if device.type == "cuda":
-        return (batch, 4 * batch, 16 * batch) if quick else (batch, 2 * batch, 4 * batch, 8 * batch, 16 * batch)
+    if device.type == "cuda":  # doubling until images/s stops rising (see SWEEP_GAIN)
+        return tuple(batch * 2**k for k in range(6 if quick else 7))
     return (batch, 2 * batch) if quick else (max(1, batch // 2), batch, 2 * batch, 4 * batch)
 
 
@@ -228,20 +239,31 @@ def run_bench(opts: BenchOptions, *, log: Callable[[str], None] = lambda _: None
     log(f"{opts.model} {f'{size}x{size} ' if opts.model == 'dcgan' else ''}width {width}, batch {batch} on "
         f"{info['device_name']}, {threads} threads, load {_num(info['load_average'], '.1f')}")
 
+    graph = device.type == "cuda" and opts.cuda_graph != "off"  # (b) also as one CUDA graph per step
     with tempfile.TemporaryDirectory() as tmp:
         ref = make_reference(Dataset(data.name, data.kind, data.data[: max(4 * batch, 1024)]), opts, width=width,
                              batch_size=batch, device=device)
-        trainer = make_trainer(data, opts, width=width, batch_size=batch, device=device, threads=threads,
-                               run_dir=Path(tmp))
+        build_at = lambda b, mode: make_trainer(data, opts, width=width, batch_size=b, device=device,  # noqa: E731
+                                                threads=threads, run_dir=Path(tmp), cuda_graph=mode)
+        trainer = build_at(batch, "off")
         precision = trainer.cfg.train.precision
         out["gankit_settings"] = {k: getattr(trainer.cfg.train, k) for k in
                                   ("precision", "channels_last", "compile", "threads", "cudnn_benchmark")}
+        out["gankit_settings"]["cuda_graph"] = "on" if graph else "off"
         ref_flops, gk_flops = count_flops(ref.step), trainer_flops(trainer)
-        log("timing (a) the reference loop and (b) gankit's trainer, alternating ...")
-        times = time_steps({"reference": (ref.step, lambda: None),
-                            "gankit": (trainer.train_step, trainer.stats.drain)}, device, plan)
+        loops = {"reference": (ref.step, lambda: None), "gankit": (trainer.train_step, trainer.stats.drain)}
+        if graph:
+            graphed = build_at(batch, "on")
+            loops["gankit-graph"] = (graphed.train_step, graphed.stats.drain)
+        log(f"timing (a) the reference loop and (b) gankit's trainer{' (eager and CUDA graph)' if graph else ''}, "
+            "alternating ...")
+        times = time_steps(loops, device, plan)
         a = summarise("reference", batch, times["reference"], ref_flops, "fp32", device, info["device_name"])
         b = summarise("gankit", batch, times["gankit"], gk_flops, precision, device, info["device_name"])
+        b_graph = (summarise("gankit-graph", batch, times["gankit-graph"], gk_flops, precision, device, info["device_name"])
+                   if graph else None)
+        if graph and graphed.captured is None:
+            raise GankitError("the CUDA-graph trainer fell back to eager (see the warning above); rerun with --cuda-graph off")
         log("timing the data path ...")
         gk_rate = batches_per_second(trainer.batches.next, plan.data_batches, device)
         dl_rate = batches_per_second(ref.next_batch, plan.data_batches, device)
@@ -252,36 +274,57 @@ def run_bench(opts: BenchOptions, *, log: Callable[[str], None] = lambda _: None
         }
         out["data_path"]["reference_loader_bound"] = out["data_path"]["dataloader_share_of_reference_step"] > 0.5
         out["data_path"]["gankit_loader_bound"] = out["data_path"]["epoch_batches_share_of_gankit_step"] > 0.5
-        del ref, trainer
-
-        points = [b]
-        for size_b in (s for s in sweep if s != batch):
-            log(f"timing gankit at batch {size_b} ...")
-            try:
-                t = make_trainer(data, opts, width=width, batch_size=size_b, device=device, threads=threads,
-                                 run_dir=Path(tmp))
-                flops = trainer_flops(t)
-                ms = time_steps({"gankit": (t.train_step, t.stats.drain)}, device, plan)["gankit"]
-            except torch.cuda.OutOfMemoryError:
-                log(f"batch {size_b} does not fit in GPU memory; the sweep stops here")
-                break
-            finally:
-                t = None
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-            points.append(summarise(f"gankit batch {size_b}", size_b, ms, flops, precision, device, info["device_name"]))
-    points.sort(key=lambda r: r["batch_size"])
+        del ref, trainer, loops
+        graphed = None
+        points = sweep_batches(build_at, "on" if graph else "off", b_graph or b, sweep, device, plan, precision,
+                               info["device_name"], log, stop_when_flat=opts.sweep is None)
     best = max(points, key=lambda r: r["images_per_s"])
     c = {**best, "name": "gankit-best"}
-    for run in (a, b, c):
+    runs = [a, b] + ([b_graph] if b_graph else []) + [c]
+    for run in runs:
         run["speedup"] = run["images_per_s"] / a["images_per_s"]
-    out["runs"] = [a, b, c]
+    out["runs"] = runs
     out["sweep"] = [{k: r[k] for k in ("batch_size", "ms_per_step", "images_per_s", "tflops")} for r in points]
     peak = peak_tflops(info["device_name"], "bf16") if device.type == "cuda" else None
     out["limit"] = {"peak_bf16_tflops": peak, "flops_per_image": b["flops_per_image"],
                     "images_per_s": images_per_second_limit(peak, b["flops_per_image"]) if peak else None}
     out["machine"]["load_average_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return out
+
+
+SWEEP_GAIN = 1.03  # a default sweep stops at the first batch that adds under 3 % images/s to the best so far
+
+
+def sweep_batches(build_at: Callable[[int, str], Trainer], mode: str, first: dict[str, Any], sweep: tuple[int, ...],
+                  device: torch.device, plan: Schedule, precision: str, device_name: str,
+                  log: Callable[[str], None], *, stop_when_flat: bool) -> list[dict[str, Any]]:
+    """(c): the trainer (``train.cuda_graph`` = ``mode``) at each batch of ``sweep`` past ``first``'s.
+
+    Stops at an out-of-memory error, and (``stop_when_flat``) once images/s stops rising.
+    """
+    points = [first]
+    for size_b in (s for s in sweep if s != first["batch_size"]):
+        log(f"timing gankit at batch {size_b} ...")
+        t = None
+        try:
+            t = build_at(size_b, mode)
+            flops = trainer_flops(t)
+            ms = time_steps({"gankit": (t.train_step, t.stats.drain)}, device, plan)["gankit"]
+        except torch.cuda.OutOfMemoryError:
+            log(f"batch {size_b} does not fit in GPU memory; the sweep stops here")
+            break
+        finally:
+            t = None
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        point = summarise(f"gankit batch {size_b}", size_b, ms, flops, precision, device, device_name)
+        best = max(p["images_per_s"] for p in points)
+        points.append(point)
+        if stop_when_flat and size_b > first["batch_size"] and point["images_per_s"] < SWEEP_GAIN * best:
+            log(f"batch {size_b} adds under {100 * (SWEEP_GAIN - 1):.0f} % images/s; the sweep stops here")
+            break
+    points.sort(key=lambda r: r["batch_size"])
+    return points
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -296,10 +339,11 @@ def format_report(result: dict[str, Any]) -> str:
     lines = [
         f"gankit bench: {o['model']} {shape}width {o['width']} on {m['device']} ({m['device_name']}), torch {m['torch']}, "
         f"{m['threads']} threads, load {_num(m['load_average'], '.1f')} -> {_num(m['load_average_after'], '.1f')}",
-        f"gankit: precision {s['precision']}, channels_last {s['channels_last']}, compile {s['compile']}",
+        f"gankit: precision {s['precision']}, channels_last {s['channels_last']}, compile {s['compile']}, "
+        f"cuda_graph {s.get('cuda_graph', 'off')} (the sweep's)",
         f"{'run':<14}{'batch':>7}{'ms/step':>10}{'images/s':>11}{'GFLOP/img':>11}{'TFLOP/s':>9}{'x ref':>7}{'of peak':>13}",
     ]
-    labels = {"reference": "(a) reference", "gankit": "(b) gankit", "gankit-best": "(c) best"}
+    labels = {"reference": "(a) reference", "gankit": "(b) gankit", "gankit-graph": "(b) graph", "gankit-best": "(c) best"}
     for r in result["runs"]:
         share = "n/a" if r["peak_share"] is None else f"{100 * r['peak_share']:.1f}% {r['peak_key']}"
         lines.append(f"{labels[r['name']]:<14}{r['batch_size']:>7}{r['ms_per_step']:>10.2f}{r['images_per_s']:>11.1f}"

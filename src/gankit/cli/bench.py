@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="auto", help="gankit's train.precision: auto | fp32 | bf16 | fp16")
     parser.add_argument("--channels-last", default="auto", help="gankit's train.channels_last: auto | true | false")
     parser.add_argument("--compile", default="off", help="gankit's train.compile: off | model | step")
+    parser.add_argument("--cuda-graph", default="auto",
+                        help="gankit's train.cuda_graph for the graph row and the sweep: auto | on | off (CUDA only)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for every loop (default: gankit's choice)")
     parser.add_argument("--quick", action="store_true", help="short timings and a small sweep (under a minute on 2 CPU cores)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     for flag, value, key in (("--precision", args.precision, "train.precision"),
                              ("--channels-last", args.channels_last, "train.channels_last"),
-                             ("--compile", args.compile, "train.compile")):
+                             ("--compile", args.compile, "train.compile"),
+                             ("--cuda-graph", args.cuda_graph, "train.cuda_graph")):
         if value not in choices(key):
             raise ConfigError(f"{flag} must be one of {', '.join(choices(key))}; got '{value}'")
     for flag, value in (("--image-size", args.image_size), ("--width", args.width), ("--batch-size", args.batch_size)):
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threads must be >= 0 (0 lets gankit choose); got {args.threads}")
     opts = BenchOptions(device=args.device, model=args.model, image_size=args.image_size, width=args.width,
                         batch_size=args.batch_size, channels=args.channels, quick=args.quick, precision=args.precision,
-                        channels_last=args.channels_last, compile=args.compile, threads=args.threads, sweep=args.sweep)
+                        channels_last=args.channels_last, compile=args.compile, cuda_graph=args.cuda_graph,
+                        threads=args.threads, sweep=args.sweep)
     result = run_bench(opts, log=lambda message: print(f"gankit bench: {message}", flush=True))
     print(format_report(result))
     if args.json:

@@ -58,6 +58,7 @@ def lab_config(args: argparse.Namespace):
         raise ConfigError(f"gankit lab trains the toy MLP; drop model.name {cfg.model.name}")
     set_value(cfg, "train.device", "cpu")  # frames are computed beside the trainer, on the CPU
     set_value(cfg, "train.compile", "off")
+    set_value(cfg, "train.cuda_graph", "off")  # the lab steps phases one at a time; it never replays a whole step
     return cfg
 
 

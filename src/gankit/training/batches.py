@@ -59,7 +59,8 @@ class EpochBatches:
         generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
         return torch.randperm(len(self.data), generator=generator).to(self.data.device, non_blocking=True)
 
-    def _next_index(self) -> torch.Tensor:
+    def next_index(self) -> torch.Tensor:
+        """The row indices of this rank's next batch (on the storage device); advances the order."""
         if self.position >= self.batches_per_epoch:
             self.epoch, self.position, self._order = self.epoch + 1, 0, None
         if self._order is None:
@@ -70,14 +71,23 @@ class EpochBatches:
 
     def next(self) -> torch.Tensor:
         """The next batch in model space ([-1, 1] images or float points), on the training device."""
-        return self._gather(self._next_index())
+        return self._gather(self.next_index())
+
+    def take(self, index: torch.Tensor, *, labelled: bool = False) -> tuple[torch.Tensor, ...]:
+        """The batch of rows ``index`` (as :meth:`next`), with their labels when ``labelled``.
+
+        A captured training step gathers its batches this way from a static index buffer.
+        """
+        if not labelled:
+            return (self._gather(index),)
+        if self.labels is None:
+            raise ValueError("these batches were made without labels")
+        return self._gather(index), self.labels.index_select(0, index).to(self.device, non_blocking=True)
 
     def next_labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next batch (as :meth:`next`) and its int64 labels ``[local batch]``, both on the training device."""
-        if self.labels is None:
-            raise ValueError("these batches were made without labels")
-        index = self._next_index()
-        return self._gather(index), self.labels.index_select(0, index).to(self.device, non_blocking=True)
+        real, labels = self.take(self.next_index(), labelled=True)
+        return real, labels
 
     def _gather(self, index: torch.Tensor) -> torch.Tensor:
         batch = self._rows.index_select(0, index)

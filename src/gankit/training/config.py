@@ -167,6 +167,9 @@ class TrainConfig:
     compile: Literal["off", "model", "step"] = setting(
         "off", "torch.compile G and D (model), or each phase's forward and loss as one graph (step)",
         yaml_bools=("off", "model"))
+    cuda_graph: Literal["auto", "on", "off"] = setting(
+        "auto", "capture the whole training step as one CUDA graph; auto: on for CUDA unless fp16 or torchrun",
+        yaml_bools=("off", "on"), resumable=True)
     cudnn_benchmark: bool = setting(True, "let cuDNN time its conv algorithms once per shape (CUDA only)")
     sync_bn: bool = setting(False, "under torchrun: batch-norm statistics over the global batch (SyncBatchNorm, CUDA)")
     dist_backend: Literal["auto", "nccl", "gloo"] = setting(

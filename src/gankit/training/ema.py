@@ -57,13 +57,37 @@ class EMA:
 
     @torch.no_grad()
     def update(self, source: nn.Module) -> None:
-        self.updates += 1
+        self.count_update()
         ema_params = list(self.module.parameters())
         src_params = [p.detach() for p in source.parameters()]
         torch._foreach_lerp_(ema_params, src_params, 1.0 - self.decay_at(self.updates))
+        self._copy_buffers(source)
+
+    def count_update(self) -> None:
+        """Book one update on the host: the count the ramp-up and checkpoints read; statistics now stale."""
+        self.updates += 1
+        self.stale = bool(batch_norms(self.module))
+
+    @torch.no_grad()
+    def update_on_device(self, source: nn.Module, count: Tensor) -> None:
+        r""":meth:`update` with the update count ``t`` held in a 0-dim float32 device tensor.
+
+        For a captured CUDA graph: the decay :math:`\min(\beta, (1 + t) / (10 + t))` is computed
+        on the device from ``count`` (incremented here first), so each replay applies its own
+        step's decay, and :math:`\theta_{ema} \leftarrow \beta\theta_{ema} + (1 - \beta)\theta`
+        is written as a product and a sum. The host's :attr:`updates` is booked separately
+        (:meth:`count_update`, after each replay).
+        """
+        count.add_(1.0)
+        decay = ((1.0 + count) / (10.0 + count)).clamp(max=self.decay) if self.rampup else torch.full_like(count, self.decay)
+        ema_params = list(self.module.parameters())
+        torch._foreach_mul_(ema_params, decay)
+        torch._foreach_add_(ema_params, torch._foreach_mul([p.detach() for p in source.parameters()], 1.0 - decay))
+        self._copy_buffers(source)
+
+    def _copy_buffers(self, source: nn.Module) -> None:
         for ema_buf, src_buf in zip(self.module.buffers(), source.buffers(), strict=True):
             ema_buf.copy_(src_buf)
-        self.stale = bool(batch_norms(self.module))
 
     @torch.no_grad()
     def standing_statistics(self, noise: Callable[[int], Tensor], batch_size: int,

@@ -32,12 +32,13 @@ from gankit.training.callbacks import Callbacks
 from gankit.training.config import RunConfig
 from gankit.training.evaluation import evaluate_generator, is_better
 from gankit.training.export import GENERATOR_FILE, save_generator
+from gankit.training.graphstep import CapturedStep, CaptureError, capture_blocker
 from gankit.training.health import HealthMonitor, mean_pairwise_distance
 from gankit.training.interrupt import GracefulInterrupt
 from gankit.training.phases import make_phases
 from gankit.training.progress import Progress
 from gankit.training.runtime import autocast, memory_format
-from gankit.training.setup import Components
+from gankit.training.setup import Components, captures_step, set_capturable
 from gankit.training.snapshots import save_snapshot
 from gankit.training.stats import StatsFile, StepStats, first_nonfinite
 from gankit.training.tensorboard import TensorBoardLog
@@ -128,6 +129,8 @@ class Trainer:
         self.fixed_y = (torch.arange(self.num_classes).repeat_interleave(self.grid_cols).to(self.device)
                         if self.num_classes else None)
         self.scaler = torch.amp.GradScaler(self.device.type) if t.precision == "fp16" else None
+        self.captured: CapturedStep | None = None
+        self.captured = self.use_cuda_graph()
         self.health = HealthMonitor(self.cfg.loss.name)
         reference = parts.dataset.data[: t.n_samples_grid].to(self.device)
         self.real_spread = mean_pairwise_distance(to_model_space(reference)).clamp_min(1e-12)
@@ -138,7 +141,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- phases
     def autocast(self):
-        return autocast(self.device, self.cfg.train.precision)
+        # a captured step must not keep autocast's cached weight copies (torch's CUDA-graph notes)
+        return autocast(self.device, self.cfg.train.precision, cache=self.captured is None)
 
     def noise(self) -> torch.Tensor:
         """This rank's rows of a global batch of latent codes (all ranks draw the same global batch)."""
@@ -164,24 +168,32 @@ class Trainer:
         self.scaler.update()
         return norm
 
-    def discriminator_step(self) -> dict[str, torch.Tensor]:
-        """One D phase on a real batch and a fake batch made without a graph."""
+    def discriminator_step(self, batch: tuple[Tensor, ...] | None = None) -> dict[str, torch.Tensor]:
+        """One D phase on a real batch and a fake batch made without a graph.
+
+        ``batch``: the real batch (and, conditional, its labels) when the caller gathered it (a
+        captured step does); by default the next batch of the epoch order.
+        """
         p = self.parts
         if self.num_classes:  # max_D E log D(x, y) + E log(1 - D(G(z, y'), y')), y' ~ U{0..K-1}
-            real, y_real = self.batches.next_labelled()
+            real, y_real = batch or self.batches.next_labelled()
             z = self.noise()
             with self.autocast():
                 loss, stats = self.phases.d(real, y_real, z, self.fake_labels())
         else:
-            real = self.batches.next()
+            real = batch[0] if batch else self.batches.next()
             with self.autocast():
                 loss, stats = self.phases.d(real, self.noise())
         stats["grad_norm_d"] = self._backward_step(loss, p.opt_d, p.D)
         after_discriminator_step(p.spec, p.D)
         return stats
 
-    def generator_step(self) -> dict[str, torch.Tensor]:
-        """One G phase; D's weights are frozen so no gradient is computed for them."""
+    def generator_step(self, ema_count: Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One G phase; D's weights are frozen so no gradient is computed for them.
+
+        ``ema_count``: the EMA's update count on the device (a captured step's; see
+        :meth:`gankit.training.ema.EMA.update_on_device`); by default the EMA counts on the host.
+        """
         p = self.parts
         p.D.requires_grad_(False)
         try:
@@ -192,17 +204,43 @@ class Trainer:
             stats["grad_norm_g"] = self._backward_step(loss, p.opt_g, p.G)
         finally:
             p.D.requires_grad_(True)
-        if p.ema is not None:
+        if p.ema is not None and ema_count is not None:
+            p.ema.update_on_device(p.G, ema_count)
+        elif p.ema is not None:
             p.ema.update(p.G)
         return stats
 
     def train_step(self) -> None:
+        if self.captured is not None and self.replay_step():
+            return
         stats: dict[str, torch.Tensor] = {}
         for _ in range(self.cfg.loss.d_steps):
             stats.update(self.discriminator_step())
         stats.update(self.generator_step())
         self.step += 1
         self.stats.record(self.step, stats)
+
+    def replay_step(self) -> bool:
+        """The step as a CUDA-graph replay; False (and eager from now on, with one warning) when capture fails."""
+        try:
+            row = self.captured.step()
+        except CaptureError as err:
+            self.captured = None
+            self.log(f"warning: train.cuda_graph: the step could not be captured ({err}); training runs eagerly")
+            return False
+        self.step += 1
+        self.stats.record_row(self.step, self.captured.keys, row)
+        return True
+
+    def use_cuda_graph(self) -> CapturedStep | None:
+        """The captured step when ``train.cuda_graph`` is on and nothing blocks it (else None, with one warning)."""
+        if self.cfg.train.cuda_graph != "on":
+            return None
+        blocker = capture_blocker(self)
+        if blocker is not None:
+            self.log(f"warning: train.cuda_graph=on: {blocker}; training runs eagerly")
+            return None
+        return CapturedStep(self)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -244,8 +282,12 @@ class Trainer:
         p = self.parts
         p.G.load_state_dict(state["G"])
         p.D.load_state_dict(state["D"])
-        p.opt_g.load_state_dict(state["opt_g"])
-        p.opt_d.load_state_dict(state["opt_d"])
+        capturable = captures_step(self.cfg, self.device)
+        for opt, key in ((p.opt_g, "opt_g"), (p.opt_d, "opt_d")):
+            opt.load_state_dict(state[key])  # new state tensors: a captured graph no longer fits them
+            set_capturable(opt, capturable)
+        if self.captured is not None:
+            self.captured.invalidate()
         if p.ema is not None and state.get("ema") is not None:
             p.ema.load_state_dict(state["ema"])
             p.ema.updates = int(state["step"])  # the ramp-up continues where it was

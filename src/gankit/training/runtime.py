@@ -76,7 +76,7 @@ def pick_threads(model: str, *, cores: int | None = None, load: float | None = N
     return 1 if load >= cores else cores
 
 
-def resolve_runtime(cfg: RunConfig, device: torch.device) -> RunConfig:
+def resolve_runtime(cfg: RunConfig, device: torch.device, *, world_size: int = 1) -> RunConfig:
     """Turn the ``auto`` fast-path keys into what this device runs; returns a new config.
 
     * ``precision``: bf16 autocast for conv models on CUDA GPUs with bf16 tensor cores (compute
@@ -84,6 +84,8 @@ def resolve_runtime(cfg: RunConfig, device: torch.device) -> RunConfig:
       in bf16 keeps 8 bits of mantissa, and the toy steps are overhead-bound anyway).
     * ``channels_last``: on for conv models on CUDA and the CPU (cuDNN and oneDNN prefer NHWC).
     * ``threads`` (CPU only): :func:`pick_threads`.
+    * ``cuda_graph``: on for CUDA unless fp16 (its loss scaler syncs), ``train.compile`` or
+      torchrun (``world_size`` > 1) is in use; always off elsewhere. ``on`` without CUDA is an error.
     """
     out = replace(cfg)
     t, conv = out.train, out.model.name in CONV_MODELS
@@ -97,15 +99,25 @@ def resolve_runtime(cfg: RunConfig, device: torch.device) -> RunConfig:
         t.channels_last = "true" if conv and device.type in ("cuda", "cpu") else "false"
     if t.threads == 0 and device.type == "cpu":
         t.threads = pick_threads(out.model.name)
+    if t.cuda_graph == "on" and device.type != "cuda":
+        raise ConfigError(f"train.cuda_graph=on needs a CUDA GPU but the run is on {device.type}; "
+                          "use train.cuda_graph=auto (or off)")
+    if t.cuda_graph == "auto":
+        capturable = device.type == "cuda" and t.precision != "fp16" and t.compile == "off" and world_size == 1
+        t.cuda_graph = "on" if capturable else "off"
     return out
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """The autocast context of ``train.precision`` (a no-op for fp32)."""
+def autocast(device: torch.device, precision: str, *, cache: bool = True) -> contextlib.AbstractContextManager:
+    """The autocast context of ``train.precision`` (a no-op for fp32).
+
+    ``cache=False`` turns off autocast's cache of low-precision weight copies, which a captured
+    CUDA graph must not hold on to (torch's CUDA-graph notes ask for ``cache_enabled=False``).
+    """
     dtype = AUTOCAST_DTYPES.get(precision)
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 
 
 def memory_format(cfg: RunConfig) -> torch.memory_format:

@@ -43,18 +43,43 @@ def load_data(cfg: RunConfig) -> Dataset:
 
 
 def make_optimizer(params, cfg: RunConfig, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam (or W-GAN's RMSprop) over ``params``; capturable when the step is a CUDA graph."""
     lo = cfg.loss
     params = list(params)
+    capturable = captures_step(cfg, device)
     if lo.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.RMSprop(params, lr=lr, capturable=capturable)
     # Fused Adam: one kernel per step on CUDA; on the CPU it replaces torch's default there (a Python
     # loop over parameters) and cut the toy MLP's fixed cost per step from 2.09 to 1.76 ms.
     if device.type in ("cuda", "cpu"):
         try:
-            return torch.optim.Adam(params, lr=lr, betas=(lo.beta1, lo.beta2), fused=True)
+            return torch.optim.Adam(params, lr=lr, betas=(lo.beta1, lo.beta2), fused=True, capturable=capturable)
         except RuntimeError:  # a torch build without the fused kernel for this device
             pass
-    return torch.optim.Adam(params, lr=lr, betas=(lo.beta1, lo.beta2))
+    return torch.optim.Adam(params, lr=lr, betas=(lo.beta1, lo.beta2), capturable=capturable)
+
+
+def captures_step(cfg: RunConfig, device: torch.device) -> bool:
+    """Whether the run asks for its step as a CUDA graph (``train.cuda_graph`` resolved to on, on CUDA)."""
+    return cfg.train.cuda_graph == "on" and device.type == "cuda"
+
+
+def set_capturable(opt: torch.optim.Optimizer, capturable: bool) -> None:
+    """Make a loaded optimiser capturable (or not) whatever the run that saved it was.
+
+    ``load_state_dict`` takes the flag from the checkpoint, and with it where the step counts live:
+    a capturable optimiser keeps them on the parameters' device (a graph reads them there), a
+    plain non-fused one on the CPU (it reads them as numbers; on a GPU that would sync each step).
+    """
+    for group in opt.param_groups:
+        if "capturable" not in group:
+            continue
+        group["capturable"] = capturable
+        on_device = capturable or group.get("fused")
+        for p in group["params"]:
+            step = opt.state.get(p, {}).get("step")
+            if isinstance(step, torch.Tensor):
+                opt.state[p]["step"] = step.to(p.device if on_device else "cpu", torch.float32)
 
 
 CUSTOM_MODEL = "custom"  # model.name of a run whose networks came through the Python API
@@ -164,7 +189,7 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
     cfg = resolve_runtime(resolve(custom_model(requested, networks), data_kind=dataset.kind, image_size=image_size,
                                   device_type=device.type),
-                          device)
+                          device, world_size=ranks.world_size)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if device.type == "cuda":

@@ -35,6 +35,15 @@ class StepStats:
         self._steps.append(step)
         self._values.append(row)
 
+    def record_row(self, step: int, keys: list[str], row: torch.Tensor) -> None:
+        """Queue one step's statistics already stacked as a float32 row ordered as ``keys`` (no sync)."""
+        if self.keys is None:
+            self.keys = list(keys)
+        elif self.keys != list(keys):
+            raise ValueError(f"statistics {keys} do not match the queued {self.keys}")
+        self._steps.append(step)
+        self._values.append(row)
+
     def drain(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict[str, float | int]]:
         """Read every queued step from the device (the one sync) and clear the buffer.
 
