@@ -98,6 +98,20 @@ def test_features_independent_of_batch_composition():
     np.testing.assert_allclose(whole.numpy(), parts.numpy(), rtol=0, atol=1e-5)
 
 
+def test_extractor_runs_the_body_once_and_equals_separate_calls():
+    # features_and_probs takes the logits from the features it computed, not from a second pass
+    from gankit.metrics.features import ClassifierExtractor
+
+    model = _model()
+    passes = []
+    model.body.register_forward_hook(lambda *_: passes.append(1))
+    x = _images(8)
+    f, p = ClassifierExtractor(model).features_and_probs(x)
+    assert len(passes) == 1
+    with torch.no_grad():
+        assert torch.equal(f, model.features(x)) and torch.equal(p, model.logits(x).softmax(dim=1))
+
+
 def test_augment_is_a_shift_and_maybe_a_flip():
     x = _images(16, 2, 16)
     g = torch.Generator().manual_seed(0)

@@ -344,6 +344,39 @@ def test_a_capture_that_syncs_falls_back_to_eager(tmp_path):
 
 
 @needs_cuda
+def test_a_capture_that_fails_inside_leaves_the_random_numbers_usable(tmp_path):
+    class CaptureBreakingD(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 1))
+
+        def forward(self, x):
+            if torch.cuda.is_current_stream_capturing():
+                torch.cuda.synchronize()  # fine in warm-up, illegal during a capture
+            return self.net(x).squeeze(1)
+
+    class G(torch.nn.Module):
+        z_dim = 8
+
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(8, 3 * 32 * 32)
+
+        def forward(self, z):
+            return torch.tanh(self.net(z)).view(-1, 3, 32, 32)
+
+    cfg = config(**{"train.device": "cuda", "train.cuda_graph": "on", "train.batch_size": 32})
+    logged: list[str] = []
+    trainer = Trainer(build(cfg, dataset=images(n=256, size=32, channels=3), networks=(G(), CaptureBreakingD())),
+                      tmp_path, log=logged.append)
+    for _ in range(4):
+        trainer.train_step()
+    assert trainer.captured is None and trainer.step == 4
+    assert sum("could not be captured" in line for line in logged) == 1
+    assert torch.rand(3, device="cuda").shape == (3,)  # torch's generator left capture mode
+
+
+@needs_cuda
 def test_cuda_graph_run_killed_and_resumed_matches_its_checkpoint(tmp_path):
     """A graph run stopped at step 20 and resumed to 40 equals a straight 40-step run (within rounding)."""
     settings = {"train.ema": 0.99, "train.checkpoint_every": 20}

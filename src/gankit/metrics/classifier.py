@@ -195,6 +195,11 @@ class DomainClassifier(nn.Module):
         """Class logits ``[N, K]`` of images ``[N, C, S, S]``."""
         return self.head(self.features(x))
 
+    def features_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(features(x), logits(x))`` from one pass through the body: ``[N, F]`` and ``[N, K]``."""
+        h = self.features(x)  # (N, F)
+        return h, self.head(h)
+
     def probs(self, x: Tensor) -> Tensor:
         """Class probabilities ``softmax(logits(x))``, ``[N, K]``."""
         return self.logits(x).softmax(dim=1)

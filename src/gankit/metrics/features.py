@@ -63,7 +63,9 @@ class ClassifierExtractor:
 
     Args:
         module: a classifier with ``features(x) -> [N, F]``, ``logits(x) -> [N, K]`` and the
-            attributes ``num_features``, ``image_size``, ``channels`` and ``tag``.
+            attributes ``num_features``, ``image_size``, ``channels`` and ``tag``; where it also has
+            ``features_and_logits(x)`` (gankit's :class:`~gankit.metrics.classifier.DomainClassifier`),
+            :meth:`features_and_probs` runs the network once instead of twice.
         device: where it runs.
     """
 
@@ -86,7 +88,9 @@ class ClassifierExtractor:
     def features_and_probs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Features ``[N, F]`` and class probabilities ``[N, K]`` of uint8 images ``[N, C, H, W]``."""
         x = self._check(x)
-        return self.module.features(x).float(), self.module.logits(x).float().softmax(dim=1)
+        both = getattr(self.module, "features_and_logits", None)
+        feats, logits = both(x) if both is not None else (self.module.features(x), self.module.logits(x))
+        return feats.float(), logits.float().softmax(dim=1)
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
@@ -194,6 +198,7 @@ def real_features(
     data: str,
     split: str,
     use_cache: bool = True,
+    batch_size: int = BATCH_SIZE,
 ) -> Tensor:
     """Features ``[min(n, N), F]`` of the fixed real subset of ``images [N, C, H, W]``, cached on disk.
 
@@ -203,6 +208,7 @@ def real_features(
         n: how many real samples to use (capped by ``N``).
         data, split: name the cache entry, with the image size, channels and ``extractor.tag``.
         use_cache: read and write the disk cache (also off when ``GANKIT_CACHE=off``).
+        batch_size: images per forward pass when the features are computed.
     """
     n = min(n, len(images))
     use_cache = use_cache and caching_enabled()
@@ -211,7 +217,7 @@ def real_features(
         cached = _load_cached(path, n, extractor.num_features)
         if cached is not None:
             return cached
-    feats, _ = extract(extractor, real_subset(images, n))
+    feats, _ = extract(extractor, real_subset(images, n), batch_size=batch_size)
     if use_cache:
         _atomic_save_npz(path, features=feats.numpy(), real_seed=np.array(REAL_SEED))
     return feats

@@ -25,6 +25,8 @@ that cannot be captured raises :class:`CaptureError`, and the trainer runs eager
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -141,20 +143,53 @@ class CudaRecorder:
     """Records a step function as a CUDA graph (the tests put a stand-in in its place on the CPU)."""
 
     def warm_up(self, body: Callable[[], Tensor], device: torch.device) -> None:
-        """A few uncaptured steps on a side stream, as torch's CUDA-graph notes ask before a capture."""
+        """A few uncaptured steps on a side stream, as torch's CUDA-graph notes ask before a capture.
+
+        After the first (cuDNN's algorithm search, the optimisers' lazy state), the others run under
+        ``torch.cuda.set_sync_debug_mode("error")``: a step that waits for the device (a branch on
+        a value, a copy to the host) fails here, before a capture that it would break.
+        """
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
-            for _ in range(WARMUP_STEPS):
-                body()
+            body()
+            with no_host_sync():
+                for _ in range(WARMUP_STEPS - 1):
+                    body()
         torch.cuda.current_stream(device).wait_stream(side)
 
     def capture(self, body: Callable[[], Tensor], device: torch.device) -> tuple[torch.cuda.CUDAGraph, Tensor]:
-        """``body`` recorded, not run: the graph and the tensor its replays write the output into."""
+        """``body`` recorded, not run: the graph and the tensor its replays write the output into.
+
+        A capture that fails leaves torch's CUDA generator marked as capturing; its state before
+        the capture is put back, so that eager steps can draw random numbers again.
+        """
+        generator = torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()]
+        clean = generator.clone_state() if hasattr(generator, "clone_state") else None
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.device(device), torch.cuda.graph(graph):
-            out = body()
+        try:
+            with torch.cuda.device(device), torch.cuda.graph(graph):
+                out = body()
+        except Exception:
+            if clean is not None:
+                generator.graphsafe_set_state(clean)
+            raise
         return graph, out
+
+
+@contextlib.contextmanager
+def no_host_sync():
+    """Inside, any operation that makes the host wait for the device raises (torch's sync debug mode)."""
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the mode is a prototype
+        torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.cuda.set_sync_debug_mode(previous)
 
 
 def hyperparameters(trainer: Trainer) -> list:
