@@ -111,7 +111,7 @@ def test_the_option_is_validated_and_auto_resolves_by_device():
     assert resolve_runtime(config(**on_gpu), cuda).train.cuda_graph == "on"
     assert resolve_runtime(config(**on_gpu), cuda, world_size=2).train.cuda_graph == "off"
     assert resolve_runtime(config(**{**on_gpu, "train.precision": "fp16"}), cuda).train.cuda_graph == "off"
-    assert resolve_runtime(config(**{**on_gpu, "train.compile": "model"}), cuda).train.cuda_graph == "off"
+    assert resolve_runtime(config(**{**on_gpu, "train.compile": "model"}), cuda).train.cuda_graph == "on"
     assert resolve_runtime(config(**{**on_gpu, "train.cuda_graph": "off"}), cuda).train.cuda_graph == "off"
 
 

@@ -84,8 +84,9 @@ def resolve_runtime(cfg: RunConfig, device: torch.device, *, world_size: int = 1
       in bf16 keeps 8 bits of mantissa, and the toy steps are overhead-bound anyway).
     * ``channels_last``: on for conv models on CUDA and the CPU (cuDNN and oneDNN prefer NHWC).
     * ``threads`` (CPU only): :func:`pick_threads`.
-    * ``cuda_graph``: on for CUDA unless fp16 (its loss scaler syncs), ``train.compile`` or
-      torchrun (``world_size`` > 1) is in use; always off elsewhere. ``on`` without CUDA is an error.
+    * ``cuda_graph``: on for CUDA unless fp16 (its loss scaler syncs) or torchrun (``world_size`` > 1)
+      is in use; always off elsewhere. ``on`` without CUDA is an error. On an H200 the captured
+      step was 3-4x eager at batch 128, with or without ``train.compile`` (docs/performance.md).
     """
     out = replace(cfg)
     t, conv = out.train, out.model.name in CONV_MODELS
@@ -103,7 +104,7 @@ def resolve_runtime(cfg: RunConfig, device: torch.device, *, world_size: int = 1
         raise ConfigError(f"train.cuda_graph=on needs a CUDA GPU but the run is on {device.type}; "
                           "use train.cuda_graph=auto (or off)")
     if t.cuda_graph == "auto":
-        capturable = device.type == "cuda" and t.precision != "fp16" and t.compile == "off" and world_size == 1
+        capturable = device.type == "cuda" and t.precision != "fp16" and world_size == 1
         t.cuda_graph = "on" if capturable else "off"
     return out
 
