@@ -147,3 +147,9 @@ def test_bench_rejects_bad_options_in_one_line(bench_cli, capsys):
     assert bench_cli(["bench", "--device", "cpu", "--precision", "fp8"]) == 2
     err = capsys.readouterr().err
     assert "--precision must be one of" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_rejects_a_bad_cuda_graph_value_in_one_line(bench_cli, capsys):
+    assert bench_cli(["bench", "--device", "cpu", "--cuda-graph", "sometimes"]) == 2
+    err = capsys.readouterr().err
+    assert "--cuda-graph must be one of auto, on, off" in err and len(err.strip().splitlines()) == 1
