@@ -109,6 +109,7 @@ def test_single_process_collectives_are_identities():
     assert distributed.mean_over_ranks(x, SINGLE) is x
     assert distributed.gather_rows(x, SINGLE, torch.device("cpu")) is x
     assert distributed.any_rank(True, SINGLE) and not distributed.any_rank(False, SINGLE)
+    assert distributed.any_rank_each((True, False), SINGLE) == (True, False)
     assert distributed.broadcast_text("runs/0001", SINGLE) == "runs/0001"
 
 
@@ -184,6 +185,16 @@ def test_two_ranks_train_the_same_weights_as_one(tmp_path):
     first_one, first_two = (json.loads((run / "stats.jsonl").read_text().splitlines()[0]) for run in (one, two))
     for key in ("loss_d", "loss_g", "gp", "w_estimate"):  # statistics are the global batch's
         assert first_two[key] == pytest.approx(first_one[key], rel=1e-5, abs=1e-6)
+
+
+def test_a_time_budget_stops_every_rank_after_the_same_step(tmp_path):
+    """--minutes under torchrun: the ranks agree on stopping in the one collective of each step."""
+    run = tmp_path / "run"
+    result = ok(gankit("train", "--nproc", "2", *TOY, "--steps", "1000000", "--minutes", "0.1", "--out", str(run)))
+    assert result.stdout.count("time budget of 0.1 min reached at step") == 1
+    steps = stats_steps(run)
+    assert steps == list(range(1, steps[-1] + 1)) and 0 < steps[-1] < 1_000_000
+    assert checkpoint.load(checkpoint.latest_path(run / "checkpoints"))["step"] == steps[-1]
 
 
 def test_resume_across_rank_counts(tmp_path):

@@ -201,6 +201,15 @@ def any_rank(flag: bool, ranks: Ranks) -> bool:
     return bool(t[0])
 
 
+def any_rank_each(flags: tuple[bool, ...], ranks: Ranks) -> tuple[bool, ...]:
+    """:func:`any_rank` of several flags in one all-reduce: each is true on every rank when it is on some rank."""
+    if not ranks.enabled:
+        return tuple(flags)
+    t = torch.tensor([1 if f else 0 for f in flags], dtype=torch.int32)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_control_group)
+    return tuple(bool(v) for v in t.tolist())
+
+
 def broadcast_text(text: str | None, ranks: Ranks) -> str:
     """Rank 0's ``text`` on every rank (UTF-8 bytes in CPU tensors, no pickling)."""
     if not ranks.enabled:

@@ -395,9 +395,13 @@ class Trainer:
         return self.seconds_before + time.perf_counter() - self.started - self.seconds_paused
 
     def out_of_time(self) -> bool:
-        """True (on every rank) once ``train.minutes`` of training are spent; a host clock, no device sync."""
+        """True once this rank has spent ``train.minutes`` of training; a host clock, no device sync.
+
+        The loop asks every rank at once (:func:`gankit.training.distributed.any_rank_each`), so that
+        all ranks finish after the same step.
+        """
         budget = self.cfg.train.minutes
-        return bool(budget) and distributed.any_rank(self.seconds() >= 60.0 * budget, self.ranks)
+        return bool(budget) and self.seconds() >= 60.0 * budget
 
     def refresh_ema(self) -> None:
         """Standing batch-norm statistics for the EMA generator's weights, when they are stale.
@@ -463,10 +467,13 @@ class Trainer:
                 except DivergedError as err:
                     self.roll_back_or_raise(err)
                 # ranks stop together, after the same step: a signal may reach them a step apart
-                if distributed.any_rank(stop.requested or self.stop_requested, self.ranks):
+                # (one collective asks both questions)
+                stopped, time_up = distributed.any_rank_each((stop.requested or self.stop_requested, self.out_of_time()),
+                                                             self.ranks)
+                if stopped:
                     interrupted = True
                     break
-                if self.out_of_time():
+                if time_up:
                     self.finish_early()
                     break
             progress.close()
