@@ -9,7 +9,10 @@ We pick concatenation over conditional batch norm because it works unchanged for
 (the MLP has no batch norm at all) and leaves the wrapped generator an ordinary :mod:`gankit.models`
 network built for ``z_dim + d_e`` inputs, so its initialisation, spectral and EMA handling apply as
 they are. The embedding's dimension is :data:`embed_dim` of ``z_dim`` (as wide as the code, at
-least 8), so the class is not drowned by 100 noise dimensions.
+least 8), so the class is not drowned by 100 noise dimensions. It starts small, at N(0, 0.02) (the
+DCGAN initialisation): started at N(0, 1), or at the code's own scale N(0, 0.577), the generator
+learned to ignore z and drew one image per class (Fashion-MNIST, tuning seed 0, 2,000 steps:
+recall 0.000 and coverage 0.03-0.04, against 0.157 and 0.464 from N(0, 0.02)).
 
 Discriminator: the projection discriminator of Miyato & Koyama (2018) [2], eq. (3):
 
@@ -60,7 +63,7 @@ class ConditionalGenerator(nn.Module):
 
     Attributes:
         net: the wrapped generator, built for ``z_dim + embed_dim(z_dim)`` inputs.
-        embed: ``nn.Embedding(num_classes, embed_dim)``, N(0, 1) initialised.
+        embed: ``nn.Embedding(num_classes, embed_dim)``, N(0, 0.02) initialised (see the module docstring).
         z_dim: the latent code's dimension (without the embedding).
         num_classes: K.
         data_shape: as the wrapped generator's.
@@ -70,6 +73,7 @@ class ConditionalGenerator(nn.Module):
         super().__init__()
         self.net, self.z_dim, self.num_classes = net, z_dim, check_num_classes(num_classes)
         self.embed = nn.Embedding(num_classes, embed_dim(z_dim))
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)
         self.data_shape = tuple(net.data_shape)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
