@@ -117,17 +117,14 @@ class CapturedStep:
             self.recorder.warm_up(self.body, t.device)
             restore(t, saved)
             self.sync_ema_count()
-            for module in (t.parts.G, t.parts.D):
-                module.zero_grad(set_to_none=True)  # the graph allocates its own gradients
+            drop_gradients(t)  # the graph allocates its own gradients
             graph, row = self.recorder.capture(self.body, t.device)
         except Exception as err:  # capture fails in many ways (a host sync, an op without capture support)
-            self.graph = None
             try:
                 restore(t, saved)
             except Exception:  # noqa: BLE001 - the first failure is the one to report
                 pass
-            for module in (t.parts.G, t.parts.D):
-                module.zero_grad(set_to_none=True)
+            drop_gradients(t)
             raise CaptureError(f"{type(err).__name__}: {first_line(err, limit=160)}") from err
         self.graph, self.row, self.hyper = graph, row, hyperparameters(t)
 
@@ -136,7 +133,6 @@ class CapturedStep:
         ema = self.trainer.parts.ema
         if ema is not None:
             self.ema_count.fill_(float(ema.updates))
-
 
 
 class CudaRecorder:
@@ -199,12 +195,24 @@ def hyperparameters(trainer: Trainer) -> list:
 
 
 # ---------------------------------------------------------------------- state kept across warm-up
+def stepped_modules(trainer: Trainer) -> dict[str, nn.Module]:
+    """The networks a training step changes: G, D and, when kept, the EMA copy of G."""
+    p = trainer.parts
+    return {"G": p.G, "D": p.D} | ({"ema": p.ema.module} if p.ema is not None else {})
+
+
+def drop_gradients(trainer: Trainer) -> None:
+    """G's and D's gradients set to None (a capture then allocates its own; eager steps make new ones)."""
+    for module in (trainer.parts.G, trainer.parts.D):
+        module.zero_grad(set_to_none=True)
+
+
 def snapshot(trainer: Trainer) -> dict:
     """Copies of everything a training step changes: weights and buffers, optimiser state, EMA, RNG."""
     p = trainer.parts
-    modules = {"G": p.G, "D": p.D} | ({"ema": p.ema.module} if p.ema is not None else {})
     return {
-        "modules": {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in modules.items()},
+        "modules": {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
+                    for name, m in stepped_modules(trainer).items()},
         "optimizers": [optimizer_tensors(opt) for opt in (p.opt_g, p.opt_d)],
         "ema": (p.ema.updates, p.ema.stale) if p.ema is not None else None,
         "cpu_rng": torch.get_rng_state(),
@@ -215,9 +223,8 @@ def snapshot(trainer: Trainer) -> dict:
 def restore(trainer: Trainer, saved: dict) -> None:
     """Put back what :func:`snapshot` copied, in place: the tensors keep their addresses."""
     p = trainer.parts
-    modules: dict[str, nn.Module] = {"G": p.G, "D": p.D} | ({"ema": p.ema.module} if p.ema is not None else {})
     with torch.no_grad():
-        for name, module in modules.items():
+        for name, module in stepped_modules(trainer).items():
             for key, value in module.state_dict().items():
                 value.copy_(saved["modules"][name][key])
         for opt, state in zip((p.opt_g, p.opt_d), saved["optimizers"], strict=True):
@@ -229,11 +236,15 @@ def restore(trainer: Trainer, saved: dict) -> None:
         torch.cuda.set_rng_state(saved["cuda_rng"], trainer.device)
 
 
+def optimizer_params(opt: torch.optim.Optimizer) -> list[Tensor]:
+    """The optimiser's parameters over all its groups, in order (a parameter's position names its state)."""
+    return [p for group in opt.param_groups for p in group["params"]]
+
+
 def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[int, dict[str, Tensor]]:
     """The optimiser's per-parameter state tensors, copied, keyed by the parameter's position."""
-    params = [p for group in opt.param_groups for p in group["params"]]
     return {i: {k: v.detach().clone() for k, v in opt.state[p].items() if isinstance(v, Tensor)}
-            for i, p in enumerate(params) if p in opt.state}
+            for i, p in enumerate(optimizer_params(opt)) if p in opt.state}
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, saved: dict[int, dict[str, Tensor]]) -> None:
@@ -242,9 +253,12 @@ def restore_optimizer(opt: torch.optim.Optimizer, saved: dict[int, dict[str, Ten
     A zeroed Adam or RMSprop state (step 0, zero moments) is exactly the state they create lazily
     at their first step, so a fresh run stays fresh.
     """
-    params = [p for group in opt.param_groups for p in group["params"]]
-    for i, p in enumerate(params):
+    for i, p in enumerate(optimizer_params(opt)):
         for key, value in opt.state.get(p, {}).items():
-            if isinstance(value, Tensor):
-                before = saved.get(i, {}).get(key)
-                value.copy_(before) if before is not None else value.zero_()
+            if not isinstance(value, Tensor):
+                continue
+            before = saved.get(i, {}).get(key)
+            if before is None:
+                value.zero_()
+            else:
+                value.copy_(before)

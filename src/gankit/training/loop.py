@@ -129,8 +129,7 @@ class Trainer:
         self.fixed_y = (torch.arange(self.num_classes).repeat_interleave(self.grid_cols).to(self.device)
                         if self.num_classes else None)
         self.scaler = torch.amp.GradScaler(self.device.type) if t.precision == "fp16" else None
-        self.captured: CapturedStep | None = None
-        self.captured = self.use_cuda_graph()
+        self.captured: CapturedStep | None = self.use_cuda_graph()
         self.health = HealthMonitor(self.cfg.loss.name)
         reference = parts.dataset.data[: t.n_samples_grid].to(self.device)
         self.real_spread = mean_pairwise_distance(to_model_space(reference)).clamp_min(1e-12)
