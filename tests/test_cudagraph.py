@@ -310,67 +310,63 @@ def test_cuda_replays_never_synchronise(tmp_path):
     assert len(got) == 15 and all(math.isfinite(v) for row in got for v in row.values() if isinstance(v, float))
 
 
-@needs_cuda
-def test_a_capture_that_syncs_falls_back_to_eager(tmp_path):
-    class SyncingD(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 1))
+class TinyG(torch.nn.Module):
+    """A one-layer generator of 3x32x32 images from 8-d codes (a user's own network)."""
 
-        def forward(self, x):
-            out = self.net(x).squeeze(1)
-            if float(out.mean()) > 1e9:  # a branch on a value: a host sync
-                out = out * 0
-            return out
+    z_dim = 8
 
-    class G(torch.nn.Module):
-        z_dim = 8
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(8, 3 * 32 * 32)
 
-        def __init__(self):
-            super().__init__()
-            self.net = torch.nn.Linear(8, 3 * 32 * 32)
+    def forward(self, z):
+        return torch.tanh(self.net(z)).view(-1, 3, 32, 32)
 
-        def forward(self, z):
-            return torch.tanh(self.net(z)).view(-1, 3, 32, 32)
 
+class SyncingD(torch.nn.Module):
+    """A linear critic that branches on a value: a host sync in every step."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 1))
+
+    def forward(self, x):
+        out = self.net(x).squeeze(1)
+        if float(out.mean()) > 1e9:  # a branch on a value: a host sync
+            out = out * 0
+        return out
+
+
+class CaptureBreakingD(SyncingD):
+    """A linear critic that synchronises only while a graph is being captured."""
+
+    def forward(self, x):
+        if torch.cuda.is_current_stream_capturing():
+            torch.cuda.synchronize()  # fine in warm-up, illegal during a capture
+        return self.net(x).squeeze(1)
+
+
+def four_steps_of(D: torch.nn.Module, tmp_path) -> tuple[Trainer, list[str]]:
+    """A captured run of TinyG against ``D`` after four steps, and what it logged."""
     cfg = config(**{"train.device": "cuda", "train.cuda_graph": "on", "train.batch_size": 32})
     logged: list[str] = []
-    trainer = Trainer(build(cfg, dataset=images(n=256, size=32, channels=3), networks=(G(), SyncingD())), tmp_path,
+    trainer = Trainer(build(cfg, dataset=images(n=256, size=32, channels=3), networks=(TinyG(), D)), tmp_path,
                       log=logged.append)
     for _ in range(4):
         trainer.train_step()
+    return trainer, logged
+
+
+@needs_cuda
+def test_a_capture_that_syncs_falls_back_to_eager(tmp_path):
+    trainer, logged = four_steps_of(SyncingD(), tmp_path)
     assert trainer.captured is None and trainer.step == 4
     assert sum("could not be captured" in line for line in logged) == 1
 
 
 @needs_cuda
 def test_a_capture_that_fails_inside_leaves_the_random_numbers_usable(tmp_path):
-    class CaptureBreakingD(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 1))
-
-        def forward(self, x):
-            if torch.cuda.is_current_stream_capturing():
-                torch.cuda.synchronize()  # fine in warm-up, illegal during a capture
-            return self.net(x).squeeze(1)
-
-    class G(torch.nn.Module):
-        z_dim = 8
-
-        def __init__(self):
-            super().__init__()
-            self.net = torch.nn.Linear(8, 3 * 32 * 32)
-
-        def forward(self, z):
-            return torch.tanh(self.net(z)).view(-1, 3, 32, 32)
-
-    cfg = config(**{"train.device": "cuda", "train.cuda_graph": "on", "train.batch_size": 32})
-    logged: list[str] = []
-    trainer = Trainer(build(cfg, dataset=images(n=256, size=32, channels=3), networks=(G(), CaptureBreakingD())),
-                      tmp_path, log=logged.append)
-    for _ in range(4):
-        trainer.train_step()
+    trainer, logged = four_steps_of(CaptureBreakingD(), tmp_path)
     assert trainer.captured is None and trainer.step == 4
     assert sum("could not be captured" in line for line in logged) == 1
     assert torch.rand(3, device="cuda").shape == (3,)  # torch's generator left capture mode
