@@ -101,7 +101,7 @@ def test_evaluate_run_writes_metrics_json(tmp_path, monkeypatch, capsys):
 
     draws = toy_sample("grid25", 10_000, generator=torch.Generator().manual_seed(4)).numpy()
 
-    def fake_generate(path, n, *, seed=0, ema=True, device="cpu"):
+    def fake_generate(path, n, *, seed=0, ema=True, device="cpu", truncation=1.0):
         return {"points": draws[:n], "data": "grid25", "image_size": None, "step": 700, "ema": True}
 
     monkeypatch.setattr(gankit.runs.evaluate, "generate_samples", fake_generate)

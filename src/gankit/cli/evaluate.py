@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                         help="a run: score the EMA weights when it kept them (default), or the raw generator (--no-ema)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+    parser.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                        help="a run: draw the codes scaled towards the prior's mean by PSI in (0, 1] (the truncation "
+                             "trick; default 1, as trained)")
 
 
 def _fmt(value: Any) -> str:
@@ -109,6 +112,8 @@ def _header(result: dict[str, Any]) -> str:
         parts.append(f"{side}x{side} samples brought to the evaluator's input as the real images are")
     if result.get("step") is not None:
         parts.append(f"step {result['step']} ({'EMA' if result.get('ema') else 'raw'} weights)")
+    if result.get("truncation", 1.0) != 1.0:
+        parts.append(f"truncation {result['truncation']:g}")
     return ", ".join(parts)
 
 
@@ -141,6 +146,7 @@ def _run_data(run: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from gankit.metrics.evaluate import evaluate_samples, load_samples
+    from gankit.models.sampling import check_truncation
     from gankit.runs.evaluate import evaluate_run
     from gankit.training.runtime import pick_device
 
@@ -152,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--data only goes with --samples; a run already knows its dataset")
     if args.n is not None and args.n <= 0:
         raise ConfigError(f"--n must be > 0; got {args.n}")
+    if args.truncation != 1.0 and args.samples is not None:
+        raise ConfigError("--truncation changes how a run draws its codes; it does not go with --samples")
+    check_truncation(args.truncation)
     device = pick_device(args.device)
     features = args.features or ("inception" if args.inception_weights else None)
     if args.download_weights:
@@ -161,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
                                   inception_weights=args.inception_weights, seed=args.seed, device=device)
     else:
         result = evaluate_run(args.run, n=args.n, features=features, inception_weights=args.inception_weights,
-                              seed=args.seed, device=device, ema=args.ema)
+                              seed=args.seed, device=device, ema=args.ema, truncation=args.truncation)
     print(_header(result))
     print(format_table(result))
     if args.run is not None:

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a class-conditional run: sample class K only, or 'all' for one row per class "
                              "(--n // K samples a row); the .npz also holds the labels")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                        help="scale the codes towards the prior's mean by PSI in (0, 1]: fewer odd samples, less "
+                             "variety (the truncation trick; default 1, the codes as trained)")
     parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                         help="use the EMA weights when the run kept them (default: yes)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto")
@@ -108,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "interpolate", False):
         if getattr(args, "class_", None) is not None:
             raise ConfigError("--class does not go with --interpolate (latent walks); drop one")
+        if args.truncation != 1.0:
+            raise ConfigError("--truncation does not go with --interpolate (latent walks); drop one")
         return run_walk(args)
     given = [f"--{name}" for name in WALK_DEFAULTS if getattr(args, name, None) is not None]
     if given:
@@ -117,9 +122,11 @@ def run(args: argparse.Namespace) -> int:
     if n <= 0:
         raise ConfigError(f"--n must be > 0; got {n}")
     samples = generate_samples(args.run, n, seed=args.seed, ema=args.ema, device=pick_device(args.device),
-                               classes=parse_class(getattr(args, "class_", None)))
+                               classes=parse_class(getattr(args, "class_", None)), truncation=args.truncation)
     where = write_samples(Path(args.out), samples, reference=real_points(samples))
     weights = "EMA" if samples["ema"] else "raw"
+    if args.truncation != 1.0:
+        weights += f", truncation {args.truncation:g}"
     print(f"wrote {where} from step {samples['step']} ({weights} weights)")
     return 0
 

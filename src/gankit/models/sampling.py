@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
+from gankit.errors import ConfigError
 from gankit.models.noise import sample_noise
 
 CHUNK = 1000  # rows per forward pass when sampling many
@@ -56,19 +57,33 @@ def seeded_noise(n: int, z_dim: int, noise: str, *, seed: int, batch_size: int =
                       for start in range(0, n, batch_size)])
 
 
+def check_truncation(truncation: float) -> float:
+    """A truncation :math:`\\psi` must lie in (0, 1]; 1 leaves the codes as drawn."""
+    if isinstance(truncation, bool) or not isinstance(truncation, int | float) or not 0.0 < truncation <= 1.0:
+        raise ConfigError(f"truncation must be in (0, 1] (1 leaves the codes as drawn, 0.7 is typical); "
+                          f"got {truncation!r}")
+    return float(truncation)
+
+
 @torch.no_grad()
 def generate(G: nn.Module, n: int, *, z_dim: int, noise: str, seed: int = 0, device: str | torch.device = "cpu",
-             batch_size: int = CHUNK, classes: Tensor | None = None) -> Tensor:
+             batch_size: int = CHUNK, classes: Tensor | None = None, truncation: float = 1.0) -> Tensor:
     """``n`` samples of ``G`` in model space ([-1, 1] images or raw points), reproducible under ``seed``.
 
     G runs in eval mode on ``device`` and is restored to its mode afterwards. ``classes`` (int64
     ``[n]``) are the labels a class-conditional generator is asked for; the codes do not depend on
     them, so sample ``i`` of one seed differs between class lists only by its label.
 
+    ``truncation`` :math:`\\psi \\in (0, 1]` pulls each code towards the mean of its prior,
+    :math:`z \\leftarrow \\bar z + \\psi (z - \\bar z)` with :math:`\\bar z = 0` for both U(-1, 1) and
+    N(0, I): the truncation trick, trading variety for fidelity (Karras et al. 2019, StyleGAN, eq. for
+    :math:`w'`, applied to z as Brock et al. 2019 truncate z). The same seed gives the same codes,
+    scaled.
+
     Returns:
         float32 ``[n, ...]`` on the CPU.
     """
     device = torch.device(device)
-    z = seeded_noise(n, z_dim, noise, seed=seed, batch_size=batch_size)
+    z = seeded_noise(n, z_dim, noise, seed=seed, batch_size=batch_size) * check_truncation(truncation)
     with eval_mode(G.to(device)):
         return run_generator(G, z, device=device, batch_size=batch_size, classes=classes)

@@ -40,6 +40,7 @@ def evaluate_run(
     device: str | torch.device = "cpu",
     write: bool = True,
     ema: bool = True,
+    truncation: float = 1.0,
 ) -> dict[str, Any]:
     """Draw ``n`` samples from a run (EMA weights when kept), score them and write ``metrics.json``.
 
@@ -49,6 +50,8 @@ def evaluate_run(
         features, inception_weights, classifier_weights, seed, device: as :func:`evaluate_samples`.
         write: write ``metrics.json`` into the run folder.
         ema: score the EMA generator when the run kept one; ``False`` scores the raw generator.
+        truncation: :math:`\\psi \\in (0, 1]`, the codes scaled towards the prior's mean (the truncation
+            trick; see :func:`gankit.models.sampling.generate`); 1 scores the generator as trained.
 
     Returns:
         :func:`evaluate_samples`' result plus ``step``, ``ema`` and ``run``. A class-conditional
@@ -57,7 +60,7 @@ def evaluate_run(
         ``intra_fid``, ``intra_fid_mean``).
     """
     probe = n or DEFAULT_N_IMAGES
-    drawn = generate_samples(path, probe, seed=seed, ema=ema, device=device)
+    drawn = generate_samples(path, probe, seed=seed, ema=ema, device=device, truncation=truncation)
     if "points" in drawn and n is None:
         drawn["points"] = drawn["points"][:DEFAULT_N_POINTS]
         if "labels" in drawn:
@@ -74,7 +77,7 @@ def evaluate_run(
                                                inception_weights=inception_weights,
                                                classifier_weights=classifier_weights, device=device,
                                                channels=channels))
-    result.update(run=str(run_folder(path)), step=drawn.get("step"), ema=drawn.get("ema"))
+    result.update(run=str(run_folder(path)), step=drawn.get("step"), ema=drawn.get("ema"), truncation=truncation)
     if write:
         write_metrics(run_folder(path) / METRICS_FILE, result)
     return result

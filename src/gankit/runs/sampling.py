@@ -48,7 +48,7 @@ class TrainedGenerator(nn.Module):
         return self.net(z) if y is None else self.net(z, y)
 
     def sample(self, n: int, *, seed: int = 0, device: str | torch.device = "cpu",
-               classes: int | Sequence[int] | Tensor | None = None) -> Tensor:
+               classes: int | Sequence[int] | Tensor | None = None, truncation: float = 1.0) -> Tensor:
         """``n`` samples in model space (images in [-1, 1] ``[n, C, H, W]``, or points ``[n, 2]``), float32 on the CPU.
 
         The same ``seed`` gives the same samples on every device and for every ``n`` cut.
@@ -56,12 +56,15 @@ class TrainedGenerator(nn.Module):
         Args:
             classes: a class-conditional run's labels: one class for all ``n``, or ``n`` of them;
                 ``None`` takes every class in turn (``0, 1, ..., K-1, 0, ...``).
+            truncation: :math:`\\psi \\in (0, 1]`, codes scaled towards the prior's mean (the
+                truncation trick, :func:`gankit.models.sampling.generate`); 1 draws them as trained.
 
         Raises:
-            ConfigError: classes for an unconditional run, or a class outside ``0..K-1``.
+            ConfigError: classes for an unconditional run, a class outside ``0..K-1``, or a
+                truncation outside (0, 1].
         """
         return generate(self.net, n, z_dim=self.z_dim, noise=self.noise, seed=seed, device=device,
-                        classes=self.labels(n, classes))
+                        classes=self.labels(n, classes), truncation=truncation)
 
     def labels(self, n: int, classes: int | Sequence[int] | Tensor | None) -> Tensor | None:
         """int64 ``[n]`` labels for :meth:`sample` (None for an unconditional run asked for none)."""
@@ -93,14 +96,16 @@ def load_generator(path: str | Path, *, ema: bool = True, G: nn.Module | None = 
 
 def generate_samples(path: str | Path, n: int, *, seed: int = 0, ema: bool = True,
                      device: str | torch.device = "cpu",
-                     classes: int | str | Sequence[int] | Tensor | None = None) -> dict[str, Any]:
+                     classes: int | str | Sequence[int] | Tensor | None = None,
+                     truncation: float = 1.0) -> dict[str, Any]:
     """Samples from a run: ``{"images": uint8 [N,C,H,W]}`` or ``{"points": float32 [N,2]}``, plus
     ``data`` (the dataset name), ``image_size``, ``step`` and ``ema``; a class-conditional run's
     also ``labels`` (int64 ``[N]``, the class each sample was asked for; see :meth:`TrainedGenerator.sample`)
     and ``num_classes``.
 
     ``classes="all"``: one row per class, ``max(1, n // K)`` samples each (so ``N = K * max(1, n // K)``),
-    with ``cols`` (the row length) in the result.
+    with ``cols`` (the row length) in the result. ``truncation``: as :meth:`TrainedGenerator.sample`;
+    the result records it.
     """
     G = load_generator(path, ema=ema)
     cols = None
@@ -112,9 +117,9 @@ def generate_samples(path: str | Path, n: int, *, seed: int = 0, ema: bool = Tru
         cols = max(1, n // G.num_classes)
         n, classes = G.num_classes * cols, torch.arange(G.num_classes).repeat_interleave(cols)
     y = G.labels(n, classes)
-    x = G.sample(n, seed=seed, device=device, classes=y)
+    x = G.sample(n, seed=seed, device=device, classes=y, truncation=truncation)
     out: dict[str, Any] = {"data": G.config.data.name, "image_size": G.config.data.image_size,
-                           "step": G.step, "ema": G.ema}
+                           "step": G.step, "ema": G.ema, "truncation": truncation}
     if y is not None:
         out["labels"], out["num_classes"] = y.numpy(), G.num_classes
     if cols is not None:
