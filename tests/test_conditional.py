@@ -102,6 +102,82 @@ def test_projection_discriminator_is_psi_of_phi_plus_an_inner_product(model, sha
     assert sorted(D.state_dict()) == sorted(["embed.weight", *(f"net.{k}" for k in base.state_dict())])
 
 
+def test_conditional_batch_norm_starts_as_the_input_embedding_alone_and_is_bn_times_gain_plus_bias():
+    """de Vries et al. 2017: BN_y(h) = BN(h) (1 + dgamma_y) + dbeta_y after each of G's batch norms."""
+    shape, k = (1, 16, 16), 3
+    torch.manual_seed(2)
+    plain, _ = build_models("dcgan", data_shape=shape, z_dim=5, width=4, num_classes=k)
+    torch.manual_seed(2)
+    G, _ = build_models("dcgan", data_shape=shape, z_dim=5, width=4, num_classes=k, class_norm=True)
+    z, y = torch.rand(6, 5) * 2 - 1, torch.tensor([0, 1, 2, 2, 1, 0])
+    torch.testing.assert_close(G(z, y), plain(z, y), rtol=0, atol=0)  # zero offsets: the same network
+    norms = [m for m in G.net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(G.class_gain) == len(G.class_bias) == len(norms) == 2  # 16x16: the projection's and one up-conv's
+    for table in [*G.class_gain, *G.class_bias]:
+        nn.init.normal_(table.weight)
+    # the same forward, written out: the plain layers, with each BN's output scaled and shifted per class
+    h, tables = torch.cat([z, G.embed(y)], dim=1), iter(zip(G.class_gain, G.class_bias, strict=True))
+    for layer in [*G.net.project, *G.net.upsample]:
+        h = layer(h)
+        if isinstance(layer, nn.BatchNorm2d):
+            gain, bias = (t.weight[y].reshape(6, -1, 1, 1) for t in next(tables))
+            h = h * (1 + gain) + bias
+    torch.testing.assert_close(G(z, y), h)
+    assert not torch.allclose(G(z, y), plain(z, y))
+    G(z, y).sum().backward()
+    for table in [*G.class_gain, *G.class_bias]:
+        used = table.weight.grad.abs().sum(dim=1) > 0
+        assert used.tolist() == [True] * k  # every class in the batch gets a gradient
+
+
+def test_conditional_batch_norm_is_validated_in_one_line():
+    with pytest.raises(ConfigError, match="g_condition must be one of") as err:
+        load_config(**{"model.g_condition": "film"})
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="needs model.conditional=true") as err:
+        build(digits_config(**{"model.conditional": False, "model.g_condition": "batchnorm"}))
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="needs gankit's dcgan generator") as err:
+        build(toy_config(**{"model.g_condition": "batchnorm"}))
+    assert "\n" not in str(err.value)
+
+
+def test_a_conditional_batch_norm_run_exports_and_reloads_its_generator(tmp_path):
+    run = runs.train(digits_config(**{"model.g_condition": "batchnorm", "train.ema": 0.9}), out=tmp_path / "cbn",
+                     log=lambda _: None)
+    assert len(run.G.class_gain) == 1 and bool(run.G.class_gain[0].weight.abs().sum() > 0)  # 8x8: one BN, trained
+    G = load_generator(run.run_dir / "generator.safetensors")
+    assert torch.equal(G.net.class_gain[0].weight, run.ema.class_gain[0].weight.cpu())
+    assert G.sample(4, classes=[0, 1, 2, 3]).shape == (4, 1, 8, 8)
+
+
+def test_conditional_batch_norm_is_the_dcgan_default_and_older_runs_load_as_they_trained(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from gankit.training.config import from_dict, from_saved
+    from gankit.training.defaults import resolve
+
+    def resolved(**settings):
+        cfg = make_config(**settings)
+        return resolve(cfg, data_kind="points" if cfg.data.name == "ring8" else "images", image_size=8).model
+
+    assert resolved(**{"data.name": "digits"}).g_condition == "batchnorm"
+    assert resolved(**{"data.name": "ring8"}).g_condition == "input"  # the mlp has no batch norm
+    assert resolved(**{"data.name": "digits", "model.conditional": False}).g_condition == "input"
+    # a config saved before the key existed is read with the value its run trained with
+    old = {"model": {"name": "dcgan", "conditional": True}}
+    assert from_dict(old).model.g_condition is None and from_saved(old).model.g_condition == "input"
+    run = runs.train(digits_config(**{"model.g_condition": "input"}), out=tmp_path / "old", log=lambda _: None)
+    file = run.run_dir / "generator.safetensors"
+    with __import__("safetensors").safe_open(str(file), "pt") as f:
+        meta = f.metadata()
+    config = json.loads(meta["config"])
+    del config["model"]["g_condition"]
+    save_file(load_file(str(file)), str(file), metadata={**meta, "config": json.dumps(config)})
+    G = load_generator(file)
+    assert not G.net.class_gain and G.sample(3, classes=[0, 1, 2]).shape == (3, 1, 8, 8)
+
+
 # --------------------------------------------------------------------------- data and batches
 
 

@@ -133,10 +133,11 @@ def test_the_cli_refuses_on_without_cuda_in_one_line(tmp_path):
 # --------------------------------------------------------------------- the captured step, on the CPU
 CASES = {
     "gan-ns-ema": {"train.ema": 0.99},
-    "wgan-gp": {"loss.name": "wgan-gp", "train.ema": 0.9, "train.ema_rampup": False},
+    "wgan-gp": {"loss.name": "wgan-gp", "train.ema": 0.9, "train.ema_rampup": "tf"},  # gan-ns-ema: stylegan2
     "wgan-clip": {"loss.name": "wgan"},
     "conditional-hinge-sn-augment": {"model.conditional": True, "loss.name": "hinge", "model.d_norm": "spectral",
-                                     "train.augment": "color,translation,cutout", "train.ema": 0.99},
+                                     "train.augment": "color,translation,cutout", "train.ema": 0.99,
+                                     "train.ema_rampup": "off", "model.g_condition": "batchnorm"},
 }
 
 

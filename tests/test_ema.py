@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 
 import gankit
+from gankit.errors import ConfigError
 from gankit.models import DCGANGenerator, MLPGenerator
 from gankit.training.ema import EMA, batch_norms
 
@@ -82,9 +84,53 @@ def test_a_network_without_batch_norm_is_never_stale():
 
 @pytest.mark.parametrize("t", [1, 10, 100, 10_000])
 def test_the_rampup_follows_the_generator_early_and_reaches_the_decay(t):
-    ema = EMA(torch.nn.Linear(2, 2), 0.999, rampup=True)
+    ema = EMA(torch.nn.Linear(2, 2), 0.999, rampup="tf")
     assert ema.decay_at(t) == pytest.approx(min(0.999, (1 + t) / (10 + t)))
+    assert EMA(torch.nn.Linear(2, 2), 0.999, rampup=True).decay_at(t) == ema.decay_at(t)  # a bool, as old configs
     assert EMA(torch.nn.Linear(2, 2), 0.999).decay_at(t) == 0.999
+
+
+def stylegan2_decay(t: int, decay: float, fraction: float) -> float:
+    """StyleGAN2-ADA's ramp-up, written as it counts: images, with the half-life in images."""
+    batch = 64
+    ema_nimg = min(batch * math.log(0.5) / math.log(decay), t * batch * fraction)
+    return 0.5 ** (batch / max(ema_nimg, 1e-8))
+
+
+@pytest.mark.parametrize("t", [1, 20, 1000, 13_000, 13_900, 100_000])
+@pytest.mark.parametrize("fraction", [0.05, 0.2])
+def test_the_stylegan2_rampup_caps_the_half_life_at_a_fraction_of_the_steps(t, fraction):
+    ema = EMA(torch.nn.Linear(2, 2), 0.999, rampup="stylegan2", rampup_fraction=fraction)
+    assert ema.decay_at(t) == pytest.approx(stylegan2_decay(t, 0.999, fraction), rel=1e-12)
+    assert ema.decay_at(t) <= 0.999
+    # the weight of update t - h in the average is half that of update t: h is the half-life
+    halflife = min(math.log(0.5) / math.log(0.999), fraction * t)
+    assert ema.decay_at(t) ** halflife == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("rampup", ["off", "tf", "stylegan2"])
+def test_the_device_decay_equals_the_host_decay(rampup):
+    ema = EMA(torch.nn.Linear(2, 2), 0.99, rampup=rampup, rampup_fraction=0.1)
+    for t in [1, 2, 7, 50, 68, 69, 70, 1000]:
+        on_device = ema.device_decay(torch.tensor(float(t)))
+        assert on_device.dtype == torch.float32 and on_device.dim() == 0
+        assert on_device.item() == pytest.approx(ema.decay_at(t), rel=1e-6)
+
+
+def test_an_unknown_rampup_or_fraction_is_refused():
+    with pytest.raises(ValueError, match="must be one of off, tf, stylegan2"):
+        EMA(torch.nn.Linear(2, 2), 0.99, rampup="karras")
+    with pytest.raises(ValueError, match="fraction"):
+        EMA(torch.nn.Linear(2, 2), 0.99, rampup="stylegan2", rampup_fraction=0.0)
+
+
+def test_the_rampup_keys_are_validated_in_one_line():
+    with pytest.raises(ConfigError, match="ema_rampup") as err:
+        gankit.load_config(None, {"train.ema_rampup": "karras"})
+    assert "stylegan2" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="ema_rampup_fraction"):
+        gankit.load_config(None, {"train.ema_rampup_fraction": 1.5})
+    assert gankit.load_config(None, {"train.ema_rampup": True}).train.ema_rampup == "tf"  # YAML's bools, as before
 
 
 def test_a_run_exports_the_ema_generator_with_its_own_statistics(tmp_path):
@@ -92,7 +138,7 @@ def test_a_run_exports_the_ema_generator_with_its_own_statistics(tmp_path):
                                     "train.steps": 6, "train.batch_size": 16, "train.ema": 0.9,
                                     "train.device": "cpu", "train.threads": 1})
     run = gankit.train(cfg, out=tmp_path / "run", log=lambda _: None)
-    assert run.config.train.ema_rampup is True  # the image default
+    assert run.config.train.ema_rampup == "stylegan2"  # the image default
     raw, averaged = batch_norms(run.G)[0], batch_norms(run.ema)[0]
     assert not torch.allclose(raw.running_mean, averaged.running_mean)
     exported = gankit.load_generator(run.run_dir)

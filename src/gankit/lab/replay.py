@@ -17,7 +17,7 @@ from gankit.data import TOY_NAMES
 from gankit.errors import CheckpointError, ConfigError
 from gankit.lab.session import Pane
 from gankit.training import checkpoint
-from gankit.training.config import RunConfig, from_dict
+from gankit.training.config import RunConfig, from_saved
 
 
 def read_run(run_dir: str | Path) -> tuple[RunConfig, list[Path], Any]:
@@ -27,7 +27,7 @@ def read_run(run_dir: str | Path) -> tuple[RunConfig, list[Path], Any]:
     if not config_file.is_file():
         raise ConfigError(f"--replay expects a run folder with config.json; {run} has none")
     try:
-        cfg = from_dict(json.loads(config_file.read_text(encoding="utf-8")), str(config_file))
+        cfg = from_saved(json.loads(config_file.read_text(encoding="utf-8")), str(config_file))
     except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"cannot read {config_file}: {err}") from None
     if cfg.data.name not in TOY_NAMES:

@@ -6,6 +6,8 @@ Every discriminator returns logits ``[N]`` (no Sigmoid); every generator has ``z
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from gankit.errors import ConfigError
@@ -36,6 +38,7 @@ def build_models(
     depth: int = 3,
     d_norm: str = "batch",
     num_classes: int | None = None,
+    class_norm: bool = False,
 ) -> tuple[nn.Module, nn.Module]:
     """Build ``(generator, discriminator)`` for data of shape ``data_shape``.
 
@@ -52,6 +55,7 @@ def build_models(
         num_classes: K for a class-conditional pair (:mod:`gankit.models.conditional`): G takes
             ``(z, y)`` with the class embedding concatenated to ``z``, D is a projection
             discriminator ``(x, y) -> [N]``; ``None`` builds the unconditional pair.
+        class_norm: conditional: the class also enters every batch norm of G (dcgan only).
 
     Raises:
         ConfigError: unknown model or norm, or data the model cannot handle.
@@ -62,11 +66,23 @@ def build_models(
         return MODELS[model](data_shape=tuple(data_shape), z_dim=z_dim, width=width, depth=depth, d_norm=d_norm)
     G, D = MODELS[model](data_shape=tuple(data_shape), z_dim=z_dim + embed_dim(z_dim), width=width, depth=depth,
                          d_norm=d_norm)
-    return conditional_models(G, D, z_dim=z_dim, num_classes=num_classes)
+    return conditional_models(G, D, z_dim=z_dim, num_classes=num_classes, class_norm=class_norm)
 
+
+
+def build_models_of(model: Any, data_shape: tuple[int, ...], num_classes: int | None = None) -> tuple[nn.Module, nn.Module]:
+    """:func:`build_models` from a run's resolved ``model`` config section (a ``ModelConfig``).
+
+    ``num_classes`` is used only when ``model.conditional`` is on; ``model.g_condition`` picks the
+    conditional generator's form.
+    """
+    return build_models(model.name, data_shape=tuple(data_shape), z_dim=model.z_dim, width=model.width,
+                        depth=model.depth, d_norm=model.d_norm, num_classes=num_classes if model.conditional else None,
+                        class_norm=model.g_condition == "batchnorm")
 
 __all__ = [
     "MODELS",
+    "build_models_of",
     "ConditionalGenerator",
     "ProjectionDiscriminator",
     "NOISE",

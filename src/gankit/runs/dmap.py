@@ -19,7 +19,7 @@ from gankit.data import toy_sample
 from gankit.errors import GankitError
 from gankit.models import build_models, seeded_noise
 from gankit.training import checkpoint
-from gankit.training.config import from_dict
+from gankit.training.config import from_saved
 
 if TYPE_CHECKING:
     from gankit.runs.report import RunRecord
@@ -43,7 +43,7 @@ def _load_networks(file: Path):
     """``(G, D, step, loss name)`` rebuilt from one checkpoint (raw G: the one this D was trained against)."""
 
     state = checkpoint.load(file)
-    cfg = from_dict(json.loads(state["config"]), str(file))
+    cfg = from_saved(json.loads(state["config"]), str(file))
     m = cfg.model
     G, D = build_models(m.name, data_shape=tuple(state["data_shape"]), z_dim=m.z_dim, width=m.width, depth=m.depth,
                         d_norm=m.d_norm)

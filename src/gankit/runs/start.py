@@ -20,7 +20,7 @@ from gankit.runs.folder import fresh_run_dir, next_run_dir
 from gankit.runs.report import RunPages
 from gankit.training import checkpoint, distributed
 from gankit.training.callbacks import Callbacks
-from gankit.training.config import RunConfig, from_dict, resumable_keys, set_value
+from gankit.training.config import RunConfig, from_saved, resumable_keys, set_value
 from gankit.training.distributed import Ranks, ranks_from_env
 from gankit.training.export import GENERATOR_FILE
 from gankit.training.loop import Trainer, TrainResult, say
@@ -148,7 +148,7 @@ def _resume(run_dir: Path, ranks: Ranks, overrides: dict[str, Any], log: Callabl
     """Every rank loads the same checkpoint (the run folder must be shared by the nodes)."""
     file = checkpoint.find(run_dir)
     state = checkpoint.load(file)
-    cfg = from_dict(json.loads(state["config"]), str(file))
+    cfg = from_saved(json.loads(state["config"]), str(file))
     _check_same_run(run_dir, cfg, file)
     for key, value in overrides.items():
         if key not in RESUMABLE_KEYS:

@@ -82,6 +82,9 @@ class ModelConfig:
     conditional: bool = setting(
         False, "class-conditional G(z, y) and projection D(x, y) (Miyato & Koyama 2018) on the data's labels "
                "(digits, fashion-mnist, mnist, cifar10, ring8, grid25, folder:PATH with one subfolder per class)")
+    g_condition: Literal["input", "batchnorm"] | None = setting(
+        None, "conditional G: the class embedding concatenated to z (input), or also a class gain and bias in "
+              "every batch norm (batchnorm: conditional batch norm, dcgan only); default batchnorm for dcgan")
 
 
 @dataclass
@@ -136,8 +139,12 @@ class TrainConfig:
                                 hint="0 turns EMA off, 0.999 is typical", flag="--ema")
     augment: str = setting("none", "DiffAugment of real and fake images in every D and G phase: none, or a comma "
                                    "list of " + ", ".join(AUGMENTATIONS), check="augmentations")
-    ema_rampup: bool | None = setting(None, "EMA decay ramps up as min(decay, (1 + t) / (10 + t)); default on for "
-                                            "images, off for toy points")
+    ema_rampup: Literal["off", "tf", "stylegan2"] | None = setting(
+        None, "EMA ramp-up: tf, decay min(decay, (1 + t) / (10 + t)); stylegan2, half-life at most "
+              "ema_rampup_fraction of the steps done; default stylegan2 for images, off for toy points",
+        yaml_bools=("off", "tf"))
+    ema_rampup_fraction: float = setting(0.05, "stylegan2 ramp-up: the EMA's half-life is at most this fraction of "
+                                               "the steps done (StyleGAN2-ADA: 0.05)", low=0, low_open=True, high=1)
     log_every: int = setting(50, "statistics are read from the device (one sync) this often", low=0, low_open=True,
                              resumable=True)
     sample_every: int = setting(500, "fixed-noise sample grid every this many steps", low=0, low_open=True,
@@ -421,6 +428,23 @@ def from_dict(mapping: dict[str, Any], origin: str = "config") -> RunConfig:
     """Build a config from a nested mapping (``config.json`` or a preset)."""
     cfg = RunConfig()
     apply_mapping(cfg, mapping, origin)
+    return cfg
+
+
+# Keys added after gankit first saved runs, with the value every run saved before them trained with.
+# A saved (resolved) config that lacks one is read with this value, not with today's default for a
+# new run (which may differ, as g_condition's does for conditional DCGANs).
+ADDED_KEYS: dict[str, Any] = {"model.g_condition": "input"}
+
+
+def from_saved(mapping: dict[str, Any], origin: str = "config") -> RunConfig:
+    """:func:`from_dict` for a run's own saved, resolved config (its ``config.json`` or checkpoint):
+    keys it lacks take the value of :data:`ADDED_KEYS`, the one its run trained with."""
+    cfg = from_dict(mapping, origin)
+    for key, value in ADDED_KEYS.items():
+        section, name = key.split(".")
+        if name not in mapping.get(section, {}):
+            setattr(getattr(cfg, section), name, value)
     return cfg
 
 

@@ -29,7 +29,7 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "points": {
         # ema 0.99: at lr 1e-3 the raw toy generator swings between modes (ring8: 8, then 4 captured
         # at steps 500 and 1000) while its EMA keeps all of them
-        "model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256, "ema": 0.99, "ema_rampup": False,
+        "model": "mlp", "width": 128, "z_dim": 2, "steps": 4000, "batch_size": 256, "ema": 0.99, "ema_rampup": "off",
         "loss": {
             "gan-minimax": {"lr": 1e-3},
             "gan-ns": {"lr": 1e-3},
@@ -39,7 +39,7 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
         },
     },
     "images": {"model": "dcgan", "width": 32, "z_dim": 100, "steps": 1000, "batch_size": 64, "ema": 0.0,
-               "ema_rampup": True},
+               "ema_rampup": "stylegan2"},
 }
 
 
@@ -103,6 +103,8 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_ty
         # The MLP discriminator has no batch norm to begin with (so nothing couples samples under a
         # gradient penalty); the DCGAN one takes the loss's choice (layer norm for wgan-gp).
         m.d_norm = spec.d_norm if m.name == "dcgan" else "none"
+    if m.g_condition is None:  # conditional batch norm needs the DCGAN's batch norms (docs/results.md)
+        m.g_condition = "batchnorm" if m.conditional and m.name == "dcgan" else "input"
     out.data.image_size = image_size
     lo.d_steps = lo.d_steps or spec.d_steps
     lo.optimizer = lo.optimizer or spec.optimizer

@@ -15,14 +15,23 @@ generator with batch norm:
   in train mode, the "standing statistics" of Brock et al. 2019 (BigGAN, Sec. 3.1). Nothing of
   the training run changes: the codes come from a generator of their own.
 * **Ramp-up.** A long horizon averages in the first, fast-moving weights, which no longer fit.
-  With ``rampup`` the decay at update :math:`t` is
-  :math:`\\min(\\beta, (1 + t) / (10 + t))` (the ``num_updates`` form of TensorFlow's
-  ``ExponentialMovingAverage``), so early on the average follows the generator closely.
+  Two forms shorten it early, so that the average follows the generator closely:
+
+  - ``"tf"``: the decay at update :math:`t` is :math:`\\min(\\beta, (1 + t) / (10 + t))` (the
+    ``num_updates`` form of TensorFlow's ``ExponentialMovingAverage``). Its half-life is about
+    :math:`0.077\\,t` updates, and it reaches :math:`\\beta` at :math:`t = (10\\beta - 1) / (1 - \\beta)`
+    (9,000 updates for 0.999).
+  - ``"stylegan2"``: the half-life :math:`h = \\ln 0.5 / \\ln \\beta` (693 updates for 0.999) is
+    capped at a fraction :math:`r` of the updates done, and the decay is
+    :math:`0.5^{1 / \\min(h,\\, r t)}` (Karras et al. 2020, StyleGAN2-ADA's ``ema_rampup``, there
+    counted in images; with a fixed batch the batch cancels). With their :math:`r = 0.05` the
+    half-life is :math:`0.05\\,t` and reaches :math:`h` at :math:`t = h / r` (13,863 updates for 0.999).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import torch
@@ -30,6 +39,8 @@ from torch import Tensor, nn
 
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 STANDING_BATCHES = 16  # batches of latent codes averaged into the standing statistics
+RAMPUPS = ("off", "tf", "stylegan2")  # the ramp-up forms of the module docstring
+STYLEGAN2_FRACTION = 0.05  # StyleGAN2-ADA's ema_rampup: the half-life is at most 5 % of the updates done
 
 
 def batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -45,15 +56,39 @@ class EMA:
         stale: its batch-norm statistics are the raw module's, not yet recomputed for its weights.
     """
 
-    def __init__(self, module: nn.Module, decay: float, *, rampup: bool = False) -> None:
-        self.decay, self.rampup = decay, rampup
+    def __init__(self, module: nn.Module, decay: float, *, rampup: str | bool = "off",
+                 rampup_fraction: float = STYLEGAN2_FRACTION) -> None:
+        self.rampup = ("tf" if rampup else "off") if isinstance(rampup, bool) else rampup
+        if self.rampup not in RAMPUPS:
+            raise ValueError(f"EMA ramp-up must be one of {', '.join(RAMPUPS)}, not {rampup!r}")
+        if not 0.0 < rampup_fraction <= 1.0:
+            raise ValueError(f"EMA ramp-up fraction must be in (0, 1], not {rampup_fraction!r}")
+        self.decay, self.rampup_fraction = decay, rampup_fraction
+        self.halflife = math.log(0.5) / math.log(decay) if 0.0 < decay < 1.0 else math.inf
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
         self.updates = 0
         self.stale = False
 
     def decay_at(self, t: int) -> float:
-        """The decay of update ``t`` (1-based): ``decay``, or with ramp-up ``min(decay, (1 + t) / (10 + t))``."""
-        return min(self.decay, (1.0 + t) / (10.0 + t)) if self.rampup else self.decay
+        """The decay of update ``t`` (1-based), with the ramp-up of the module docstring.
+
+        ``"off"``: :math:`\\beta`; ``"tf"``: :math:`\\min(\\beta, (1 + t) / (10 + t))`;
+        ``"stylegan2"``: :math:`0.5^{1 / \\min(h, r t)}`, which is :math:`\\beta` once :math:`r t \\ge h`.
+        """
+        if self.rampup == "tf":
+            return min(self.decay, (1.0 + t) / (10.0 + t))
+        if self.rampup == "stylegan2" and self.rampup_fraction * t < self.halflife:
+            return 0.5 ** (1.0 / (self.rampup_fraction * t))
+        return self.decay
+
+    def device_decay(self, count: Tensor) -> Tensor:
+        """:meth:`decay_at` of the 0-dim float32 ``count``, computed on its device (no host sync)."""
+        if self.rampup == "tf":
+            return ((1.0 + count) / (10.0 + count)).clamp(max=self.decay)
+        if self.rampup == "stylegan2":
+            halflife = (self.rampup_fraction * count).clamp(max=self.halflife)
+            return torch.pow(0.5, 1.0 / halflife).clamp(max=self.decay)
+        return torch.full_like(count, self.decay)
 
     @torch.no_grad()
     def update(self, source: nn.Module) -> None:
@@ -79,7 +114,7 @@ class EMA:
         (:meth:`count_update`, after each replay).
         """
         count.add_(1.0)
-        decay = ((1.0 + count) / (10.0 + count)).clamp(max=self.decay) if self.rampup else torch.full_like(count, self.decay)
+        decay = self.device_decay(count)
         ema_params = list(self.module.parameters())
         torch._foreach_mul_(ema_params, decay)
         torch._foreach_add_(ema_params, torch._foreach_mul([p.detach() for p in source.parameters()], 1.0 - decay))

@@ -18,9 +18,9 @@ from torch import nn
 
 from gankit.errors import CheckpointError, ConfigError, one_line
 from gankit.fileio import atomic_write_bytes
-from gankit.models import build_models
+from gankit.models import build_models_of
 from gankit.training import checkpoint
-from gankit.training.config import RunConfig, from_dict
+from gankit.training.config import RunConfig, from_saved
 
 GENERATOR_FILE = "generator.safetensors"
 
@@ -53,8 +53,7 @@ def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], *, G: nn.Module
     if m.conditional and not num_classes:
         raise CheckpointError("this run is class-conditional but its file does not say how many classes; "
                               "it was written by an older gankit")
-    generator, _ = build_models(m.name, data_shape=tuple(data_shape), z_dim=m.z_dim, width=m.width, depth=m.depth,
-                                d_norm=m.d_norm, num_classes=num_classes if m.conditional else None)
+    generator, _ = build_models_of(m, data_shape, num_classes)
     return generator
 
 
@@ -67,7 +66,7 @@ def _load_weights(G: nn.Module, state: dict[str, torch.Tensor], origin: str) -> 
 
 def _config_from(text: str, origin: str) -> RunConfig:
     try:
-        return from_dict(json.loads(text), origin)
+        return from_saved(json.loads(text), origin)
     except (json.JSONDecodeError, TypeError):
         raise CheckpointError(f"{origin} carries no readable gankit config; it was not written by gankit") from None
 

@@ -19,7 +19,7 @@ from torch import nn
 from gankit.data import Dataset, load_dataset
 from gankit.errors import ConfigError
 from gankit.losses import LossSpec, get_loss
-from gankit.models import build_models
+from gankit.models import build_models_of
 from gankit.models.spectral import orthogonal_init
 from gankit.training import distributed
 from gankit.training.config import RunConfig, replace, validate
@@ -110,8 +110,7 @@ def make_networks(cfg: RunConfig, dataset: Dataset,
             raise ConfigError("G and D must be torch.nn.Module instances (a generator and a discriminator)")
         return G, D
     m = cfg.model
-    G, D = build_models(m.name, data_shape=dataset.shape, z_dim=m.z_dim, width=m.width, depth=m.depth,
-                        d_norm=m.d_norm, num_classes=dataset.num_classes if m.conditional else None)
+    G, D = build_models_of(m, dataset.shape, dataset.num_classes)
     if m.init == "orthogonal":
         G, D = orthogonal_init(G), orthogonal_init(D)
     return G, D
@@ -120,6 +119,9 @@ def make_networks(cfg: RunConfig, dataset: Dataset,
 def refuse_unlabelled(cfg: RunConfig, dataset: Dataset, networks: tuple[nn.Module, nn.Module] | None) -> None:
     """``model.conditional`` needs labelled data with two classes or more, and gankit's own networks."""
     if not cfg.model.conditional:
+        if cfg.model.g_condition not in (None, "input"):
+            raise ConfigError(f"model.g_condition={cfg.model.g_condition} conditions G on the class; it needs "
+                              "model.conditional=true")
         return
     if networks is not None or cfg.model.name == CUSTOM_MODEL:
         raise ConfigError("model.conditional builds gankit's own conditional networks; drop it for custom networks "
@@ -211,7 +213,9 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
                                clip=cfg.loss.clip or None)
     opt_g = make_optimizer(G.parameters(), cfg, cfg.loss.lr_g, device)
     opt_d = make_optimizer(D.parameters(), cfg, cfg.loss.lr_d, device)
-    ema = EMA(G, cfg.train.ema, rampup=cfg.train.ema_rampup) if cfg.train.ema > 0 else None
+    ema = None
+    if cfg.train.ema > 0:
+        ema = EMA(G, cfg.train.ema, rampup=cfg.train.ema_rampup, rampup_fraction=cfg.train.ema_rampup_fraction)
     updates = [distributed.data_parallel(net, ranks, device) for net in (G, D)]
     parts = Components(cfg, dataset, device, spec, G, D, opt_g, opt_d, ema, ranks=ranks,
                        G_update=updates[0], D_update=updates[1])
