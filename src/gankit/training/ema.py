@@ -107,9 +107,9 @@ class EMA:
     def update_on_device(self, source: nn.Module, count: Tensor) -> None:
         r""":meth:`update` with the update count ``t`` held in a 0-dim float32 device tensor.
 
-        For a captured CUDA graph: the decay :math:`\min(\beta, (1 + t) / (10 + t))` is computed
-        on the device from ``count`` (incremented here first), so each replay applies its own
-        step's decay, and :math:`\theta_{ema} \leftarrow \beta\theta_{ema} + (1 - \beta)\theta`
+        For a captured CUDA graph: the decay (:meth:`device_decay`, either ramp-up) is computed on
+        the device from ``count`` (incremented here first), so each replay applies its own step's
+        decay, and :math:`\theta_{ema} \leftarrow \beta\theta_{ema} + (1 - \beta)\theta`
         is written as a product and a sum. The host's :attr:`updates` is booked separately
         (:meth:`count_update`, after each replay).
         """
