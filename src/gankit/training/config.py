@@ -84,7 +84,8 @@ class ModelConfig:
                "(digits, fashion-mnist, mnist, cifar10, ring8, grid25, folder:PATH with one subfolder per class)")
     g_condition: Literal["input", "batchnorm"] | None = setting(
         None, "conditional G: the class embedding concatenated to z (input), or also a class gain and bias in "
-              "every batch norm (batchnorm: conditional batch norm, dcgan only); default batchnorm for dcgan")
+              "every batch norm (batchnorm: conditional batch norm, dcgan only); default batchnorm for a "
+              "conditional dcgan, else input")
 
 
 @dataclass
