@@ -6,6 +6,7 @@ thread); the image paths run on the bundled digits at 8x8 with width 4.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -128,6 +129,11 @@ def test_conditional_batch_norm_starts_as_the_input_embedding_alone_and_is_bn_ti
     for table in [*G.class_gain, *G.class_bias]:
         used = table.weight.grad.abs().sum(dim=1) > 0
         assert used.tolist() == [True] * k  # every class in the batch gets a gradient
+    # train.sync_bn swaps each BatchNorm2d for a SyncBatchNorm: the per-class offsets still apply
+    G.eval()
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(G)).eval()
+    assert isinstance(synced.net.project[2], nn.SyncBatchNorm)
+    torch.testing.assert_close(synced(z, y), G(z, y))
 
 
 def test_conditional_batch_norm_is_validated_in_one_line():

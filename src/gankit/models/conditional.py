@@ -54,6 +54,8 @@ from gankit.errors import ConfigError
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.mlp import MLPDiscriminator
 
+BATCH_NORMS_2D = (nn.BatchNorm2d, nn.SyncBatchNorm)  # SyncBatchNorm replaces BatchNorm2d under train.sync_bn
+
 
 def embed_dim(z_dim: int) -> int:
     """Width of the generator's class embedding: as wide as the latent code, at least 8."""
@@ -77,6 +79,8 @@ class ConditionalGenerator(nn.Module):
     Attributes:
         net: the wrapped generator, built for ``z_dim + embed_dim(z_dim)`` inputs.
         embed: ``nn.Embedding(num_classes, embed_dim)``, N(0, 0.02) initialised (see the module docstring).
+        class_gain, class_bias: with ``class_norm``, one ``nn.Embedding(num_classes, channels)`` per
+            batch norm of ``net``, in forward order, zero initialised; empty otherwise.
         z_dim: the latent code's dimension (without the embedding).
         num_classes: K.
         data_shape: as the wrapped generator's.
@@ -88,7 +92,7 @@ class ConditionalGenerator(nn.Module):
         self.embed = nn.Embedding(num_classes, embed_dim(z_dim))
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
         self.data_shape = tuple(net.data_shape)
-        norms = [layer for layer in generator_layers(net) if isinstance(layer, nn.BatchNorm2d)] if class_norm else []
+        norms = [layer for layer in generator_layers(net) if isinstance(layer, BATCH_NORMS_2D)] if class_norm else []
         self.class_gain = nn.ModuleList(class_offsets(num_classes, bn.num_features) for bn in norms)
         self.class_bias = nn.ModuleList(class_offsets(num_classes, bn.num_features) for bn in norms)
 
@@ -103,7 +107,7 @@ class ConditionalGenerator(nn.Module):
         offsets = iter(zip(self.class_gain, self.class_bias, strict=True))
         for layer in generator_layers(self.net):
             h = layer(h)
-            if isinstance(layer, nn.BatchNorm2d):  # BN_y(h) = BN(h) (1 + dgamma_y) + dbeta_y
+            if isinstance(layer, BATCH_NORMS_2D):  # BN_y(h) = BN(h) (1 + dgamma_y) + dbeta_y
                 gain, bias = next(offsets)
                 h = h * (1 + gain(y).to(h.dtype)[:, :, None, None]) + bias(y).to(h.dtype)[:, :, None, None]
         return h
