@@ -6,7 +6,7 @@ Every discriminator returns logits ``[N]`` (no Sigmoid); every generator has ``z
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -21,6 +21,9 @@ from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, build_dcgan,
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator, build_mlp
 from gankit.models.noise import NOISE, sample_noise
 from gankit.models.sampling import eval_mode, generate, run_generator, seeded_noise
+
+if TYPE_CHECKING:
+    from gankit.training.config import ModelConfig
 
 # name -> builder(*, data_shape, z_dim, width, depth, d_norm) -> (G, D)
 MODELS = {
@@ -69,8 +72,8 @@ def build_models(
     return conditional_models(G, D, z_dim=z_dim, num_classes=num_classes, class_norm=class_norm)
 
 
-
-def build_models_of(model: Any, data_shape: tuple[int, ...], num_classes: int | None = None) -> tuple[nn.Module, nn.Module]:
+def build_models_of(model: ModelConfig, data_shape: tuple[int, ...],
+                    num_classes: int | None = None) -> tuple[nn.Module, nn.Module]:
     """:func:`build_models` from a run's resolved ``model`` config section (a ``ModelConfig``).
 
     ``num_classes`` is used only when ``model.conditional`` is on; ``model.g_condition`` picks the
@@ -79,6 +82,7 @@ def build_models_of(model: Any, data_shape: tuple[int, ...], num_classes: int | 
     return build_models(model.name, data_shape=tuple(data_shape), z_dim=model.z_dim, width=model.width,
                         depth=model.depth, d_norm=model.d_norm, num_classes=num_classes if model.conditional else None,
                         class_norm=model.g_condition == "batchnorm")
+
 
 __all__ = [
     "MODELS",

@@ -1,7 +1,7 @@
 """The discriminator on the plane: D's output over a 2-D run's window, under real and generated points.
 
 For toy 2-D runs each kept checkpoint's networks are rebuilt from the checkpoint's own config
-(:func:`gankit.models.build_models`, as :mod:`gankit.training.export` rebuilds G), D is evaluated on
+(:func:`gankit.models.build_models_of`, as :mod:`gankit.training.export` rebuilds G), D is evaluated on
 a grid over the plane and drawn as a heat map under the real points and that checkpoint's
 generated points: the picture of Goodfellow et al. (2014), Fig. 1, drawn from a real run.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gankit.data import toy_sample
 from gankit.errors import GankitError
-from gankit.models import build_models, seeded_noise
+from gankit.models import build_models_of, seeded_noise
 from gankit.training import checkpoint
 from gankit.training.config import from_saved
 
@@ -45,8 +45,7 @@ def _load_networks(file: Path):
     state = checkpoint.load(file)
     cfg = from_saved(json.loads(state["config"]), str(file))
     m = cfg.model
-    G, D = build_models(m.name, data_shape=tuple(state["data_shape"]), z_dim=m.z_dim, width=m.width, depth=m.depth,
-                        d_norm=m.d_norm)
+    G, D = build_models_of(m, state["data_shape"])  # no classes: a conditional run does not fit (refused below)
     for name, net in (("G", G), ("D", D)):
         problem = checkpoint.describe_mismatch(net, state.get(name))
         if problem is not None:

@@ -189,20 +189,16 @@ def mean_over_ranks(x: Tensor, ranks: Ranks) -> Tensor:
 
 
 def any_rank(flag: bool, ranks: Ranks) -> bool:
-    """True on every rank when ``flag`` is true on some rank.
-
-    The flag travels as a CPU tensor over gloo (a side group under NCCL), so asking costs a few
-    tens of microseconds of host time and never waits for the GPU.
-    """
-    if not ranks.enabled:
-        return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_control_group)
-    return bool(t[0])
+    """True on every rank when ``flag`` is true on some rank (:func:`any_rank_each` of one flag)."""
+    return any_rank_each((flag,), ranks)[0]
 
 
 def any_rank_each(flags: tuple[bool, ...], ranks: Ranks) -> tuple[bool, ...]:
-    """:func:`any_rank` of several flags in one all-reduce: each is true on every rank when it is on some rank."""
+    """Several flags in one all-reduce: each is true on every rank when it is true on some rank.
+
+    The flags travel as a CPU tensor over gloo (a side group under NCCL), so asking costs a few
+    tens of microseconds of host time and never waits for the GPU.
+    """
     if not ranks.enabled:
         return tuple(flags)
     t = torch.tensor([1 if f else 0 for f in flags], dtype=torch.int32)
