@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.special
 import torch
 from PIL import Image
 from torch import nn
@@ -23,6 +24,7 @@ from gankit import runs
 from gankit.cli import main
 from gankit.data import load_dataset, toy_modes
 from gankit.errors import ConfigError, GankitError
+from gankit.losses import LOSSES, class_loss
 from gankit.metrics import evaluate as E
 from gankit.metrics import features as F
 from gankit.models import build_models
@@ -32,6 +34,7 @@ from gankit.runs.sampling import generate_samples, load_generator
 from gankit.training import checkpoint
 from gankit.training.batches import EpochBatches
 from gankit.training.config import RunConfig, load_config, set_value
+from gankit.training.phases import make_phases
 from gankit.training.setup import build
 
 
@@ -101,6 +104,62 @@ def test_projection_discriminator_is_psi_of_phi_plus_an_inner_product(model, sha
     want = base(x) + (D.embed.weight[y] * phi).sum(dim=1)
     torch.testing.assert_close(D(x, y), want, rtol=1e-5, atol=1e-6)
     assert sorted(D.state_dict()) == sorted(["embed.weight", *(f"net.{k}" for k in base.state_dict())])
+
+
+@pytest.mark.parametrize("model,shape", [("dcgan", (1, 16, 16)), ("mlp", (2,))])
+def test_the_ac_gan_head_classifies_the_projection_features_in_the_same_pass(model, shape):
+    """Odena et al. (2017): P(C | x) = softmax(W phi(x) + b), on the features the projection logit uses."""
+    torch.manual_seed(2)
+    _, D = build_models(model, data_shape=shape, z_dim=3, width=4, num_classes=3, d_norm="layer", class_head=True)
+    x, y = torch.randn(5, *shape), torch.tensor([0, 1, 2, 1, 0])
+    logits, classes = D(x, y, with_classes=True)
+    phi = D.net.features(x).flatten(1) if model == "dcgan" else D.net.net[:-1](x)  # (N, F)
+    torch.testing.assert_close(logits, D(x, y))
+    torch.testing.assert_close(classes, phi @ D.classify.weight.T + D.classify.bias, rtol=1e-5, atol=1e-6)
+    assert classes.shape == (5, 3) and {"classify.weight", "classify.bias"} <= set(D.state_dict())
+    _, plain = build_models(model, data_shape=shape, z_dim=3, width=4, num_classes=3, d_norm="layer")
+    with pytest.raises(ValueError, match="class_head=True"):
+        plain(x, y, with_classes=True)
+
+
+def test_the_class_loss_is_the_cross_entropy_of_the_softmax():
+    torch.manual_seed(3)
+    logits, labels = torch.randn(7, 4, dtype=torch.float64), torch.tensor([0, 3, 1, 1, 2, 0, 3])
+    want = -scipy.special.log_softmax(logits.numpy(), axis=1)[np.arange(7), labels.numpy()].mean()
+    assert class_loss(logits, labels).item() == pytest.approx(want, rel=1e-12)
+    assert class_loss(logits.bfloat16(), labels).dtype == torch.float32  # never scored in half precision
+
+
+def test_ac_gan_adds_its_weighted_class_losses_to_both_phases_and_trains_the_head():
+    """D's phase adds w * CE(classes(real), y_real), G's adds w * CE(classes(G(z, y)), y), on top of the losses without AC."""
+    torch.manual_seed(4)
+    G, D = build_models("mlp", data_shape=(2,), z_dim=3, width=8, num_classes=4, class_head=True)
+    spec, weight = LOSSES["gan-ns"], 0.7
+    real, y_real, z, y_fake = torch.randn(6, 2), torch.tensor([0, 1, 2, 3, 0, 1]), torch.rand(6, 3), torch.tensor([3, 2, 1, 0, 3, 2])
+    plain = make_phases(spec, G, D, conditional=True)
+    ac = make_phases(spec, G, D, conditional=True, ac_weight=weight)
+    loss_d, stats_d = ac.d(real, y_real, z, y_fake)
+    want_d = class_loss(D(real, y_real, with_classes=True)[1], y_real)
+    torch.testing.assert_close(loss_d, plain.d(real, y_real, z, y_fake)[0] + weight * want_d)
+    torch.testing.assert_close(stats_d["class_loss_d"], want_d.detach())
+    assert stats_d["loss_d"].item() == pytest.approx(loss_d.item())
+    loss_d.backward()
+    assert D.classify.weight.grad is not None and D.classify.weight.grad.abs().sum() > 0
+    loss_g, stats_g = ac.g(z, y_fake)
+    want_g = class_loss(D(G(z, y_fake), y_fake, with_classes=True)[1], y_fake)
+    torch.testing.assert_close(loss_g, plain.g(z, y_fake)[0] + weight * want_g)
+    torch.testing.assert_close(stats_g["class_loss_g"], want_g.detach())
+    G.zero_grad()
+    (loss_g - plain.g(z, y_fake)[0]).backward()  # the class term alone reaches G
+    assert all(p.grad is not None for p in G.parameters()) and G.embed.weight.grad.abs().sum() > 0
+
+
+def test_ac_gan_is_refused_without_classes_and_validated_in_one_line(capsys):
+    with pytest.raises(ConfigError, match="loss.ac_weight=1.0 trains a classifier of the class; it needs model.conditional") as err:
+        build(digits_config(**{"model.conditional": False, "loss.ac_weight": 1.0}))
+    assert "\n" not in str(err.value)
+    assert main(["train", "--data", "digits", "--set", "loss.ac_weight=-1", "--steps", "1"]) == 2
+    assert "loss.ac_weight must be >= 0" in capsys.readouterr().err
 
 
 def test_conditional_batch_norm_starts_as_the_input_embedding_alone_and_is_bn_times_gain_plus_bias():
@@ -260,8 +319,10 @@ def test_a_conditional_toy_run_learns_one_mode_per_class(toy_run):
         assert (nearest == k).double().mean() > 0.9, k  # class k's samples sit on mode k
 
 
-def test_checkpoints_carry_the_classes_and_resume_bit_exactly(tmp_path):
-    cfg = toy_config(**{"train.steps": 12, "train.ema": 0.9, "data.n_points": 600})  # epochs roll over
+@pytest.mark.parametrize("ac_weight", [0.0, 1.0])
+def test_checkpoints_carry_the_classes_and_resume_bit_exactly(tmp_path, ac_weight):
+    cfg = toy_config(**{"train.steps": 12, "train.ema": 0.9, "data.n_points": 600,  # epochs roll over
+                        "loss.ac_weight": ac_weight})
     straight = runs.train(cfg, out=tmp_path / "straight", log=lambda _: None)
     set_value(cfg, "train.steps", 6)
     runs.train(cfg, out=tmp_path / "split", log=lambda _: None)
@@ -270,6 +331,7 @@ def test_checkpoints_carry_the_classes_and_resume_bit_exactly(tmp_path):
     assert a["num_classes"] == b["num_classes"] == 8
     for key in ("G", "D", "ema"):
         assert "embed.weight" in a[key] or key == "ema"
+        assert ("classify.weight" in a[key]) == (key == "D" and ac_weight > 0)
         for name in a[key]:
             assert torch.equal(a[key][name], b[key][name]), (key, name)
 

@@ -20,6 +20,8 @@ References:
         ICLR 2018 (hinge loss; Table 1 optimiser settings).
     [7] Mescheder, Geiger, Nowozin, "Which Training Methods for GANs do actually Converge?",
         ICML 2018 (the R1 penalty, eq. 9).
+    [8] Odena, Olah, Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs",
+        ICML 2017 (AC-GAN, eq. 2-3).
 """
 
 from __future__ import annotations
@@ -181,6 +183,33 @@ def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
     """
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
     return grad.float().flatten(1).square().sum(1).mean()
+
+
+def class_loss(class_logits: Tensor, labels: Tensor) -> Tensor:
+    """AC-GAN's class log-likelihood [8] eq. 3, negated: the cross-entropy of the auxiliary classifier.
+
+    .. math:: -L_C = -\\mathbb{E} \\log P(C = c \\mid X)
+
+    [8] has D maximise :math:`L_S + L_C` and G maximise :math:`L_C - L_S`, so both minimise this
+    term, each weighted by ``loss.ac_weight``; D's is taken on real images only (see
+    :func:`gankit.training.phases.make_phases`).
+
+    Args:
+        class_logits: ``[N, K]`` unnormalised class scores.
+        labels: int64 ``[N]`` classes in ``[0, K)``.
+
+    Returns:
+        0-dim tensor, in at least float32.
+    """
+    return F.cross_entropy(_at_least_fp32(class_logits), labels)
+
+
+def with_class_loss(loss: Tensor, stats: dict[str, Tensor], class_logits: Tensor, labels: Tensor,
+                    weight: float, side: str) -> tuple[Tensor, dict[str, Tensor]]:
+    """``loss + weight * class_loss``, with ``class_loss_<side>`` and ``loss_<side>`` (the new total) in ``stats``."""
+    term = class_loss(class_logits, labels)
+    total = loss + weight * term
+    return total, {**stats, f"class_loss_{side}": term.detach(), f"loss_{side}": total.detach()}
 
 
 # --------------------------------------------------------------------------- named losses

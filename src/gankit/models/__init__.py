@@ -42,6 +42,7 @@ def build_models(
     d_norm: str = "batch",
     num_classes: int | None = None,
     class_norm: bool = False,
+    class_head: bool = False,
 ) -> tuple[nn.Module, nn.Module]:
     """Build ``(generator, discriminator)`` for data of shape ``data_shape``.
 
@@ -59,6 +60,7 @@ def build_models(
             ``(z, y)`` with the class embedding concatenated to ``z``, D is a projection
             discriminator ``(x, y) -> [N]``; ``None`` builds the unconditional pair.
         class_norm: conditional: the class also enters every batch norm of G (dcgan only).
+        class_head: conditional: D also carries AC-GAN's auxiliary classifier (``loss.ac_weight``).
 
     Raises:
         ConfigError: unknown model or norm, or data the model cannot handle.
@@ -69,19 +71,21 @@ def build_models(
         return MODELS[model](data_shape=tuple(data_shape), z_dim=z_dim, width=width, depth=depth, d_norm=d_norm)
     G, D = MODELS[model](data_shape=tuple(data_shape), z_dim=z_dim + embed_dim(z_dim), width=width, depth=depth,
                          d_norm=d_norm)
-    return conditional_models(G, D, z_dim=z_dim, num_classes=num_classes, class_norm=class_norm)
+    return conditional_models(G, D, z_dim=z_dim, num_classes=num_classes, class_norm=class_norm,
+                              class_head=class_head)
 
 
 def build_models_of(model: ModelConfig, data_shape: tuple[int, ...],
-                    num_classes: int | None = None) -> tuple[nn.Module, nn.Module]:
+                    num_classes: int | None = None, *, class_head: bool = False) -> tuple[nn.Module, nn.Module]:
     """:func:`build_models` from a run's resolved ``model`` config section (a ``ModelConfig``).
 
     ``num_classes`` is used only when ``model.conditional`` is on; ``model.g_condition`` picks the
-    conditional generator's form.
+    conditional generator's form; ``class_head`` (``loss.ac_weight > 0``) gives D its AC-GAN classifier.
     """
+    conditional = model.conditional
     return build_models(model.name, data_shape=tuple(data_shape), z_dim=model.z_dim, width=model.width,
-                        depth=model.depth, d_norm=model.d_norm, num_classes=num_classes if model.conditional else None,
-                        class_norm=model.g_condition == "batchnorm")
+                        depth=model.depth, d_norm=model.d_norm, num_classes=num_classes if conditional else None,
+                        class_norm=model.g_condition == "batchnorm", class_head=class_head and conditional)
 
 
 __all__ = [

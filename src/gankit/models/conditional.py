@@ -34,6 +34,15 @@ with :math:`\\phi` the wrapped discriminator's features (every layer but the las
 :math:`\\psi`; for the MLP it is the last hidden layer. The logit stays ``[N]``, so every loss of
 :mod:`gankit.losses` applies unchanged.
 
+With ``class_head`` the discriminator also carries the auxiliary classifier of AC-GAN (Odena,
+Olah & Shlens 2017 [5]): a linear map of the same features to K class logits,
+
+.. math:: P(C = k \\mid x) = \\mathrm{softmax}_k(W \\phi(x) + b),
+
+returned beside the logit when the caller asks (``with_classes=True``). The projection term stays
+in the logit, as in the AC-GAN-plus-projection discriminators of later work; the classification
+loss itself lives in :mod:`gankit.losses`.
+
 Both wrappers take ``y=None`` to mean the balanced labels ``arange(N) % K``: code that calls a
 generator with ``z`` alone (EMA's standing statistics, the health checks, ``generate``) gets every
 class in turn.
@@ -43,6 +52,8 @@ class in turn.
 [3] H. de Vries et al., "Modulating early visual processing by language", NeurIPS 2017.
 [4] A. Brock, J. Donahue, K. Simonyan, "Large Scale GAN Training for High Fidelity Natural Image
     Synthesis", ICLR 2019.
+[5] A. Odena, C. Olah, J. Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs",
+    ICML 2017.
 """
 
 from __future__ import annotations
@@ -147,10 +158,11 @@ class ProjectionDiscriminator(nn.Module):
     """``D: (x, y [N]) -> logits [N] = psi(phi(x)) + <E[y], phi(x)>`` (Miyato & Koyama, 2018, eq. 3 [2]).
 
     The wrapped network's layers are shared, not copied: ``phi`` and ``psi`` are views of its
-    modules. The class embedding starts at N(0, 0.02), the DCGAN initialisation.
+    modules. The class embedding starts at N(0, 0.02), the DCGAN initialisation. With
+    ``class_head``, ``classify`` is AC-GAN's auxiliary classifier ``phi(x) -> [N, K]`` [5].
     """
 
-    def __init__(self, net: nn.Module, *, num_classes: int) -> None:
+    def __init__(self, net: nn.Module, *, num_classes: int, class_head: bool = False) -> None:
         super().__init__()
         self.num_classes = check_num_classes(num_classes)
         self.net = net
@@ -159,18 +171,28 @@ class ProjectionDiscriminator(nn.Module):
         self.__dict__["_phi"], self.__dict__["_psi"] = phi, psi
         self.embed = nn.Embedding(num_classes, dim)
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
+        self.classify = nn.Linear(dim, num_classes) if class_head else None
         self.data_shape = tuple(net.data_shape)
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """``[N, ...]`` and int64 ``[N]`` (``None``: :func:`balanced_labels`) ``-> [N]`` logits."""
+    def forward(self, x: Tensor, y: Tensor | None = None, *,
+                with_classes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """``[N, ...]`` and int64 ``[N]`` (``None``: :func:`balanced_labels`) ``-> [N]`` logits.
+
+        ``with_classes`` (needs ``class_head``): ``(logits [N], class logits [N, K])`` from one pass.
+        """
         if y is None:
             y = balanced_labels(len(x), self.num_classes, x.device)
         h = self._phi(x)  # (N, F)
-        return self._psi(h) + (self.embed(y).to(h.dtype) * h).sum(dim=1)
+        logits = self._psi(h) + (self.embed(y).to(h.dtype) * h).sum(dim=1)
+        if not with_classes:
+            return logits
+        if self.classify is None:
+            raise ValueError("with_classes=True needs a discriminator built with class_head=True")
+        return logits, self.classify(h)  # (N,), (N, K)
 
 
 def conditional_models(G: nn.Module, D: nn.Module, *, z_dim: int, num_classes: int,
-                       class_norm: bool = False) -> tuple[nn.Module, nn.Module]:
+                       class_norm: bool = False, class_head: bool = False) -> tuple[nn.Module, nn.Module]:
     """Wrap a generator built for ``z_dim + embed_dim(z_dim)`` inputs and its discriminator."""
     return (ConditionalGenerator(G, z_dim=z_dim, num_classes=num_classes, class_norm=class_norm),
-            ProjectionDiscriminator(D, num_classes=num_classes))
+            ProjectionDiscriminator(D, num_classes=num_classes, class_head=class_head))

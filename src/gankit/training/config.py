@@ -119,6 +119,9 @@ class LossConfig:
     r1_weight: float | None = setting(None, "gamma of the R1 penalty on real data, gamma/2 E|grad D(x)|^2; 0 is off",
                                       low=0)
     clip: float | None = setting(None, "weight clipping c (wgan)", low=0, low_open=True)
+    ac_weight: float = setting(0.0, "conditional runs: weight of AC-GAN's auxiliary classification loss (Odena et al. "
+                                    "2017): D also classifies real images, G is pushed towards images D classifies as "
+                                    "their class; 0 is off", low=0)
 
 
 @dataclass

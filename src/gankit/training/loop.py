@@ -115,7 +115,8 @@ class Trainer:
                                     memory_format=memory_format(self.cfg),
                                     labels=parts.dataset.labels if parts.num_classes else None)
         self.num_classes = parts.num_classes  # K of a class-conditional run, else None
-        self.phases = parts.phases or make_phases(parts.spec, parts.G, parts.D, conditional=bool(self.num_classes))
+        self.phases = parts.phases or make_phases(parts.spec, parts.G, parts.D, conditional=bool(self.num_classes),
+                                                 ac_weight=self.cfg.loss.ac_weight)
         self.stats, self.stats_file = StepStats(), StatsFile(self.run_dir / "stats.jsonl")
         self.evals_file = StatsFile(self.run_dir / "evals.jsonl")  # periodic scores, one row per evaluation
         self.ckpt_dir = self.run_dir / "checkpoints"

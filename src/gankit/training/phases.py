@@ -20,7 +20,7 @@ from torch import Tensor
 
 from gankit.data.diffaugment import augment, parse_policy
 from gankit.errors import first_line
-from gankit.losses import LossSpec, discriminator_phase, generator_phase
+from gankit.losses import LossSpec, discriminator_phase, generator_phase, with_class_loss
 from gankit.models import sample_noise
 from gankit.training.distributed import SINGLE, Ranks
 from gankit.training.runtime import autocast, memory_format
@@ -53,7 +53,7 @@ class Phases:
 def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor], *,
                 G_update: Callable[[Tensor], Tensor] | None = None, D_update: Callable[[Tensor], Tensor] | None = None,
                 ranks: Ranks = SINGLE, batch_size: int | None = None, policy: tuple[str, ...] = (),
-                conditional: bool = False) -> Phases:
+                conditional: bool = False, ac_weight: float = 0.0) -> Phases:
     """The eager phases over ``G`` and ``D`` (modules or compiled modules); see :class:`Phases`.
 
     ``conditional``: G and D take labels (:mod:`gankit.models.conditional`). The loss functions of
@@ -61,6 +61,13 @@ def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tens
     input: the fake batch's (recognised by identity) for the fake batch, the real ones otherwise,
     which includes R1's copy of the real batch and WGAN-GP's interpolates (scored under the real
     labels they were drawn towards; Miyato & Koyama 2018 condition the critic the same way).
+
+    ``ac_weight`` (conditional only): AC-GAN's classification loss (:func:`gankit.losses.class_loss`)
+    is added to both phases with this weight: D's on its class logits for the real batch (its first
+    call on real data), G's on the class logits of its fake batch under the asked labels. D is not
+    trained to classify fakes: its classifier then learns the real classes only, and G is pushed
+    towards images that a classifier of real data assigns to the asked class, which is what the
+    per-class accuracy of :func:`gankit.metrics.evaluate` measures.
 
     Under data parallelism ``D_update`` / ``G_update`` are the DDP wrappers of the network each
     phase updates; the other network is called bare (it needs no gradient synchronisation, and a
@@ -84,14 +91,29 @@ def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tens
         with torch.no_grad():
             fake = G(z, y_fake)
         fake = augment(fake, policy, rows)
+        real_classes: list[Tensor] = []  # AC-GAN: D's class logits on the real batch, [N, K]
 
         def labelled_d(x: Tensor) -> Tensor:
-            return D_update(x, y_fake if x is fake else y_real)
+            if x is fake:
+                return D_update(x, y_fake)
+            if not ac_weight or real_classes:  # later calls on real labels: R1 / GP interpolates
+                return D_update(x, y_real)
+            logits, classes = D_update(x, y_real, with_classes=True)
+            real_classes.append(classes)
+            return logits
 
-        return discriminator_phase(spec, labelled_d, augment(real, policy, rows), fake, rows=rows)
+        loss, stats = discriminator_phase(spec, labelled_d, augment(real, policy, rows), fake, rows=rows)
+        if not ac_weight:
+            return loss, stats
+        return with_class_loss(loss, stats, real_classes[0], y_real, ac_weight, "d")
 
     def g_phase_conditional(z: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return generator_phase(spec, lambda x: D(x, y_fake), augment(G_update(z, y_fake), policy, rows))
+        fake = augment(G_update(z, y_fake), policy, rows)
+        if not ac_weight:
+            return generator_phase(spec, lambda x: D(x, y_fake), fake)
+        logits, classes = D(fake, y_fake, with_classes=True)  # one pass: G's loss and its class logits
+        loss, stats = generator_phase(spec, lambda _: logits, fake)
+        return with_class_loss(loss, stats, classes, y_fake, ac_weight, "g")
 
     if conditional:
         return Phases(d_phase_conditional, g_phase_conditional)
@@ -108,7 +130,8 @@ def compile_phases(parts: Components) -> Phases:
     """
     mode, spec, G, D = parts.cfg.train.compile, parts.spec, parts.G, parts.D
     spread = {"ranks": parts.ranks, "batch_size": parts.cfg.train.batch_size,
-              "policy": parse_policy(parts.cfg.train.augment), "conditional": parts.cfg.model.conditional}
+              "policy": parse_policy(parts.cfg.train.augment), "conditional": parts.cfg.model.conditional,
+              "ac_weight": parts.cfg.loss.ac_weight}
     eager = make_phases(spec, G, D, G_update=parts.G_update, D_update=parts.D_update, **spread)
     if mode == "off":
         return eager

@@ -110,7 +110,7 @@ def make_networks(cfg: RunConfig, dataset: Dataset,
             raise ConfigError("G and D must be torch.nn.Module instances (a generator and a discriminator)")
         return G, D
     m = cfg.model
-    G, D = build_models_of(m, dataset.shape, dataset.num_classes)
+    G, D = build_models_of(m, dataset.shape, dataset.num_classes, class_head=cfg.loss.ac_weight > 0)
     if m.init == "orthogonal":
         G, D = orthogonal_init(G), orthogonal_init(D)
     return G, D
@@ -122,6 +122,9 @@ def refuse_unlabelled(cfg: RunConfig, dataset: Dataset, networks: tuple[nn.Modul
         if cfg.model.g_condition not in (None, "input"):
             raise ConfigError(f"model.g_condition={cfg.model.g_condition} conditions G on the class; it needs "
                               "model.conditional=true")
+        if cfg.loss.ac_weight > 0:
+            raise ConfigError(f"loss.ac_weight={cfg.loss.ac_weight} trains a classifier of the class; it needs "
+                              "model.conditional=true (or set it to 0)")
         return
     if networks is not None or cfg.model.name == CUSTOM_MODEL:
         raise ConfigError("model.conditional builds gankit's own conditional networks; drop it for custom networks "
