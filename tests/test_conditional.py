@@ -243,6 +243,22 @@ def test_conditional_batch_norm_is_the_dcgan_default_and_older_runs_load_as_they
     assert not G.net.class_gain and G.sample(3, classes=[0, 1, 2]).shape == (3, 1, 8, 8)
 
 
+def test_a_run_saved_before_ac_weight_existed_resumes_without_it(tmp_path):
+    from gankit.training.config import from_dict, from_saved
+
+    assert from_dict({"loss": {"name": "gan-ns"}}).loss.ac_weight is None
+    assert from_saved({"loss": {"name": "gan-ns"}}).loss.ac_weight == 0.0
+    run = runs.train(toy_config(**{"train.steps": 4, "train.checkpoint_every": 4}), out=tmp_path / "old",
+                     log=lambda _: None).run_dir
+    state = checkpoint.load(run / "checkpoints" / "step_0000004.ckpt")
+    config = json.loads(state["config"])
+    del config["loss"]["ac_weight"]
+    checkpoint.save(run / "checkpoints", 4, {**state, "config": json.dumps(config)}, keep=10)
+    (run / "config.json").write_text(json.dumps(config))
+    resumed = runs.resume(run, overrides={"train.steps": 6}, log=lambda _: None)
+    assert resumed.step == 6 and resumed.config.loss.ac_weight == 0.0
+
+
 # --------------------------------------------------------------------------- data and batches
 
 

@@ -146,6 +146,17 @@ def test_fashion_mnist_on_a_cpu_defaults_to_its_recommended_preset():
             assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
 
 
+def test_a_conditional_fashion_mnist_run_on_a_cpu_defaults_to_the_conditional_preset():
+    preset = load_yaml(PRESET_DIR / "fashion-mnist-conditional-cpu.yaml")
+    out = resolve(fashion(**{"model.conditional": True}), data_kind="images", image_size=32, device_type="cpu")
+    for section, values in preset.items():
+        for name, value in values.items():
+            assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
+    assert (out.loss.ac_weight, out.train.ema) == (1.0, 0.0)
+    plain = resolve(fashion(), data_kind="images", image_size=32, device_type="cpu")
+    assert (plain.loss.ac_weight, plain.model.conditional) == (0.0, False)  # the unconditional preset has no AC
+
+
 def test_the_users_values_win_over_the_recommended_preset():
     out = resolve(fashion(**{"train.ema": 0.0, "train.steps": 10, "model.width": 16}), data_kind="images",
                   image_size=32, device_type="cpu")

@@ -102,9 +102,9 @@ def _check_same_run(run_dir: Path, cfg: RunConfig, file: Path) -> None:
     config_file = run_dir / "config.json"
     if not config_file.is_file():
         return
-    try:
-        recorded = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    try:  # read as the checkpoint's config is: keys added since the run began take the value it trained with
+        recorded = from_saved(json.loads(config_file.read_text(encoding="utf-8")), str(config_file)).to_dict()
+    except (OSError, json.JSONDecodeError, ConfigError):
         return  # config.json is rewritten below from the checkpoint, which is verified
     differences = checkpoint.config_differences(recorded, cfg.to_dict(), ignore=RESUMABLE_KEYS)
     if differences:

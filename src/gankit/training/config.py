@@ -119,9 +119,10 @@ class LossConfig:
     r1_weight: float | None = setting(None, "gamma of the R1 penalty on real data, gamma/2 E|grad D(x)|^2; 0 is off",
                                       low=0)
     clip: float | None = setting(None, "weight clipping c (wgan)", low=0, low_open=True)
-    ac_weight: float = setting(0.0, "conditional runs: weight of AC-GAN's auxiliary classification loss (Odena et al. "
-                                    "2017): D also classifies real images, G is pushed towards images D classifies as "
-                                    "their class; 0 is off", low=0)
+    ac_weight: float | None = setting(
+        None, "conditional runs: weight of AC-GAN's auxiliary classification loss (Odena et al. 2017): D also "
+              "classifies real images, G is pushed towards images D assigns to the asked class; 0 is off; default "
+              "0 (1 in the fashion-mnist-conditional-cpu preset)", low=0)
 
 
 @dataclass
@@ -438,7 +439,7 @@ def from_dict(mapping: dict[str, Any], origin: str = "config") -> RunConfig:
 # Keys added after gankit first saved runs, with the value every run saved before them trained with.
 # A saved (resolved) config that lacks one is read with this value, not with today's default for a
 # new run (which may differ, as g_condition's does for conditional DCGANs).
-ADDED_KEYS: dict[str, Any] = {"model.g_condition": "input"}
+ADDED_KEYS: dict[str, Any] = {"model.g_condition": "input", "loss.ac_weight": 0.0}
 
 
 def from_saved(mapping: dict[str, Any], origin: str = "config") -> RunConfig:

@@ -43,10 +43,14 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-# The recommended preset a dataset trains with by default on a device type: its values fill every key
-# the user left unset, before the per-kind defaults (measured in docs/results.md, "quality against
-# wall time"). A GPU counterpart is listed once it has been measured on a GPU.
-DATA_DEVICE_PRESETS: dict[tuple[str, str], str] = {("fashion-mnist", "cpu"): "fashion-mnist-cpu"}
+# The recommended preset a dataset trains with by default on a device type, unconditional or
+# class-conditional (model.conditional): its values fill every key the user left unset, before the
+# per-kind defaults (measured in docs/results.md, "quality against wall time" and "Class-conditional
+# Fashion-MNIST"). A GPU counterpart is listed once it has been measured on a GPU.
+DATA_DEVICE_PRESETS: dict[tuple[str, str, bool], str] = {
+    ("fashion-mnist", "cpu", False): "fashion-mnist-cpu",
+    ("fashion-mnist", "cpu", True): "fashion-mnist-conditional-cpu",
+}
 
 
 def fill_from_preset(cfg: RunConfig, preset: str) -> None:
@@ -88,7 +92,7 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_ty
     out = replace(cfg)
     validate(out)
     refuse_inapplicable(out, data_kind)
-    preset = DATA_DEVICE_PRESETS.get((out.data.name, device_type or ""))
+    preset = DATA_DEVICE_PRESETS.get((out.data.name, device_type or "", bool(out.model.conditional)))
     if preset is not None and out.model.name in (None, "dcgan"):
         fill_from_preset(out, preset)
     kind = KIND_DEFAULTS[data_kind]
@@ -115,6 +119,7 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_ty
     lo.gp_weight = spec.gp_weight if lo.gp_weight is None else lo.gp_weight
     lo.r1_weight = spec.r1_weight if lo.r1_weight is None else lo.r1_weight
     lo.clip = spec.clip if lo.clip is None else lo.clip
+    lo.ac_weight = 0.0 if lo.ac_weight is None else lo.ac_weight
     t.steps = t.steps or steps
     t.batch_size = t.batch_size or kind["batch_size"]
     t.ema = kind["ema"] if t.ema is None else t.ema

@@ -122,7 +122,7 @@ def refuse_unlabelled(cfg: RunConfig, dataset: Dataset, networks: tuple[nn.Modul
         if cfg.model.g_condition not in (None, "input"):
             raise ConfigError(f"model.g_condition={cfg.model.g_condition} conditions G on the class; it needs "
                               "model.conditional=true")
-        if cfg.loss.ac_weight > 0:
+        if cfg.loss.ac_weight:  # None (unset) and 0 are off
             raise ConfigError(f"loss.ac_weight={cfg.loss.ac_weight} trains a classifier of the class; it needs "
                               "model.conditional=true (or set it to 0)")
         return
