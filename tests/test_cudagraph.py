@@ -138,7 +138,8 @@ CASES = {
     "conditional-hinge-sn-augment": {"model.conditional": True, "loss.name": "hinge", "model.d_norm": "spectral",
                                      "train.augment": "color,translation,cutout", "train.ema": 0.99,
                                      "train.ema_rampup": "off", "model.g_condition": "batchnorm"},
-    "conditional-ac-gan": {"model.conditional": True, "loss.ac_weight": 0.5, "train.ema": 0.99},
+    "conditional-ac-gan-ema-start": {"model.conditional": True, "loss.ac_weight": 0.5, "train.ema": 0.99,
+                                     "train.ema_start": 2},
 }
 
 

@@ -117,6 +117,33 @@ def test_the_device_decay_equals_the_host_decay(rampup):
         assert on_device.item() == pytest.approx(ema.decay_at(t), rel=1e-6)
 
 
+@pytest.mark.parametrize("rampup", ["off", "tf", "stylegan2"])
+def test_before_its_start_the_ema_is_a_copy_and_after_it_averages_with_the_unstarted_decay(rampup):
+    started = EMA(torch.nn.Linear(2, 2), 0.99, rampup=rampup, start=5)
+    plain = EMA(torch.nn.Linear(2, 2), 0.99, rampup=rampup)
+    for t in range(1, 12):
+        want = 0.0 if t <= 5 else plain.decay_at(t)
+        assert started.decay_at(t) == want
+        assert started.device_decay(torch.tensor(float(t))).item() == pytest.approx(want, rel=1e-6)
+    torch.manual_seed(0)
+    G = torch.nn.Linear(3, 3)
+    ema = EMA(G, 0.9, rampup=rampup, start=2)
+    for step in range(1, 4):
+        before = [p.clone() for p in ema.module.parameters()]
+        with torch.no_grad():
+            for p in G.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update(G)
+        for old, new, raw in zip(before, ema.module.parameters(), G.parameters(), strict=True):
+            if step <= 2:
+                assert torch.equal(new, raw)  # a copy
+            else:  # theta <- beta theta_ema + (1 - beta) theta
+                beta = ema.decay_at(step)
+                torch.testing.assert_close(new, beta * old + (1 - beta) * raw)
+    with pytest.raises(ValueError, match="start"):
+        EMA(G, 0.9, start=-1)
+
+
 def test_an_unknown_rampup_or_fraction_is_refused():
     with pytest.raises(ValueError, match="must be one of off, tf, stylegan2"):
         EMA(torch.nn.Linear(2, 2), 0.99, rampup="karras")
@@ -131,6 +158,8 @@ def test_the_rampup_keys_are_validated_in_one_line():
     with pytest.raises(ConfigError, match="ema_rampup_fraction"):
         gankit.load_config(None, {"train.ema_rampup_fraction": 1.5})
     assert gankit.load_config(None, {"train.ema_rampup": True}).train.ema_rampup == "tf"  # YAML's bools, as before
+    with pytest.raises(ConfigError, match="train.ema_start must be >= 0"):
+        gankit.load_config(None, {"train.ema_start": -3})
 
 
 def test_a_run_exports_the_ema_generator_with_its_own_statistics(tmp_path):

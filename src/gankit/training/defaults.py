@@ -124,5 +124,6 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_ty
     t.batch_size = t.batch_size or kind["batch_size"]
     t.ema = kind["ema"] if t.ema is None else t.ema
     t.ema_rampup = kind["ema_rampup"] if t.ema_rampup is None else t.ema_rampup
+    t.ema_start = 0 if t.ema_start is None else t.ema_start
     validate(out)
     return out

@@ -26,6 +26,10 @@ generator with batch norm:
     :math:`0.5^{1 / \\min(h,\\, r t)}` (Karras et al. 2020, StyleGAN2-ADA's ``ema_rampup``, there
     counted in images; with a fixed batch the batch cancels). With their :math:`r = 0.05` the
     half-life is :math:`0.05\\,t` and reaches :math:`h` at :math:`t = h / r` (13,863 updates for 0.999).
+* **Start.** With ``start`` :math:`S > 0` the decay is 0 for the first :math:`S` updates: the copy
+  follows the generator exactly and averaging begins after (BigGAN's ``ema_start``, Brock et al.
+  2019). The ramp-up still counts every update, so after :math:`S` the horizon is the one it would
+  have had: the average differs from the unstarted one only over its first few half-lives.
 """
 
 from __future__ import annotations
@@ -57,13 +61,15 @@ class EMA:
     """
 
     def __init__(self, module: nn.Module, decay: float, *, rampup: str | bool = "off",
-                 rampup_fraction: float = STYLEGAN2_FRACTION) -> None:
+                 rampup_fraction: float = STYLEGAN2_FRACTION, start: int = 0) -> None:
         self.rampup = ("tf" if rampup else "off") if isinstance(rampup, bool) else rampup
         if self.rampup not in RAMPUPS:
             raise ValueError(f"EMA ramp-up must be one of {', '.join(RAMPUPS)}, not {rampup!r}")
         if not 0.0 < rampup_fraction <= 1.0:
             raise ValueError(f"EMA ramp-up fraction must be in (0, 1], not {rampup_fraction!r}")
-        self.decay, self.rampup_fraction = decay, rampup_fraction
+        if start < 0:
+            raise ValueError(f"EMA start must be >= 0, not {start!r}")
+        self.decay, self.rampup_fraction, self.start = decay, rampup_fraction, start
         self.halflife = math.log(0.5) / math.log(decay) if 0.0 < decay < 1.0 else math.inf
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
         self.updates = 0
@@ -73,8 +79,11 @@ class EMA:
         """The decay of update ``t`` (1-based), with the ramp-up of the module docstring.
 
         ``"off"``: :math:`\\beta`; ``"tf"``: :math:`\\min(\\beta, (1 + t) / (10 + t))`;
-        ``"stylegan2"``: :math:`0.5^{1 / \\min(h, r t)}`, which is :math:`\\beta` once :math:`r t \\ge h`.
+        ``"stylegan2"``: :math:`0.5^{1 / \\min(h, r t)}`, which is :math:`\\beta` once :math:`r t \\ge h`;
+        0 while ``t <= start`` (a copy).
         """
+        if t <= self.start:
+            return 0.0
         if self.rampup == "tf":
             return min(self.decay, (1.0 + t) / (10.0 + t))
         if self.rampup == "stylegan2" and self.rampup_fraction * t < self.halflife:
@@ -83,6 +92,10 @@ class EMA:
 
     def device_decay(self, count: Tensor) -> Tensor:
         """:meth:`decay_at` of the 0-dim float32 ``count``, computed on its device (no host sync)."""
+        decay = self._ramped_device_decay(count)
+        return decay if not self.start else torch.where(count <= self.start, torch.zeros_like(decay), decay)
+
+    def _ramped_device_decay(self, count: Tensor) -> Tensor:
         if self.rampup == "tf":
             return ((1.0 + count) / (10.0 + count)).clamp(max=self.decay)
         if self.rampup == "stylegan2":

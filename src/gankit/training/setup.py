@@ -218,7 +218,8 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     opt_d = make_optimizer(D.parameters(), cfg, cfg.loss.lr_d, device)
     ema = None
     if cfg.train.ema > 0:
-        ema = EMA(G, cfg.train.ema, rampup=cfg.train.ema_rampup, rampup_fraction=cfg.train.ema_rampup_fraction)
+        ema = EMA(G, cfg.train.ema, rampup=cfg.train.ema_rampup, rampup_fraction=cfg.train.ema_rampup_fraction,
+                  start=cfg.train.ema_start)
     updates = [distributed.data_parallel(net, ranks, device) for net in (G, D)]
     parts = Components(cfg, dataset, device, spec, G, D, opt_g, opt_d, ema, ranks=ranks,
                        G_update=updates[0], D_update=updates[1])
