@@ -122,6 +122,17 @@ def test_the_ac_gan_head_classifies_the_projection_features_in_the_same_pass(mod
         plain(x, y, with_classes=True)
 
 
+def test_under_spectral_norm_the_ac_gan_head_is_normalised_too():
+    torch.manual_seed(5)
+    _, D = build_models("dcgan", data_shape=(1, 16, 16), z_dim=3, width=4, num_classes=3, d_norm="spectral",
+                        class_head=True)
+    D.train()
+    for _ in range(30):  # power iterations, one per training forward
+        D(torch.randn(4, 1, 16, 16), torch.tensor([0, 1, 2, 0]), with_classes=True)
+    sigma = torch.linalg.svdvals(D.classify.weight.detach()).max()
+    assert sigma.item() == pytest.approx(1.0, abs=1e-3)
+
+
 def test_the_class_loss_is_the_cross_entropy_of_the_softmax():
     torch.manual_seed(3)
     logits, labels = torch.randn(7, 4, dtype=torch.float64), torch.tensor([0, 3, 1, 1, 2, 0, 3])
@@ -365,24 +376,27 @@ def test_a_digits_run_exports_its_classes_and_draws_a_row_per_class(digits_run, 
         G.sample(3, classes=10)
 
 
-def test_two_ranks_draw_the_labels_of_one(tmp_path):
+@pytest.mark.parametrize("ac_weight", ["0", "1"])
+def test_two_ranks_draw_the_labels_of_one(tmp_path, ac_weight):
     """Real labels and fake labels are sharded like the batch and the noise: 2 ranks train as 1 (gloo, CPU).
 
     Four wgan-gp steps (20 critic steps, the penalty's interpolates under the real labels); longer runs
     drift apart by rounding once a LeakyReLU input sits on its kink, as unconditional ones do (since
     G's class embedding starts at N(0, 0.02), one weight of G's first layer differed by 1e-3 at
-    step 6 while the rest agreed to 1e-5).
+    step 6 while the rest agreed to 1e-5). With AC-GAN's classifier, each rank's class loss is the
+    mean over its rows, and DDP's gradient average makes it the global batch's.
     """
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     flags = ["--data", "ring8", "--loss", "wgan-gp", "--batch-size", "64", "--set", "model.conditional=true",
-             "--set", "data.n_points=2048", "--steps", "4"]
+             "--set", "data.n_points=2048", "--steps", "4", "--set", f"loss.ac_weight={ac_weight}"]
     for out, extra in (("one", []), ("two", ["--nproc", "2"])):
         result = subprocess.run([sys.executable, "-m", "gankit", "train", *extra, *flags, "--out", str(tmp_path / out)],
                                 capture_output=True, text=True, env=env, timeout=300)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     a, b = (checkpoint.load(tmp_path / out / "checkpoints" / checkpoint.checkpoint_name(4)) for out in ("one", "two"))
     assert a["num_classes"] == b["num_classes"] == 8
+    assert ("classify.weight" in a["D"]) == (ac_weight == "1")
     for net in ("G", "D", "ema"):
         for name in a[net]:
             assert float((a[net][name].double() - b[net][name].double()).abs().max()) < 1e-5, (net, name)

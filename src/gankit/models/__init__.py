@@ -21,6 +21,7 @@ from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, build_dcgan,
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator, build_mlp
 from gankit.models.noise import NOISE, sample_noise
 from gankit.models.sampling import eval_mode, generate, run_generator, seeded_noise
+from gankit.models.spectral import spectral_normalise
 
 if TYPE_CHECKING:
     from gankit.training.config import ModelConfig
@@ -71,8 +72,11 @@ def build_models(
         return MODELS[model](data_shape=tuple(data_shape), z_dim=z_dim, width=width, depth=depth, d_norm=d_norm)
     G, D = MODELS[model](data_shape=tuple(data_shape), z_dim=z_dim + embed_dim(z_dim), width=width, depth=depth,
                          d_norm=d_norm)
-    return conditional_models(G, D, z_dim=z_dim, num_classes=num_classes, class_norm=class_norm,
+    G, D = conditional_models(G, D, z_dim=z_dim, num_classes=num_classes, class_norm=class_norm,
                               class_head=class_head)
+    if class_head and d_norm == "spectral":  # the classifier is a layer of D like the others
+        spectral_normalise(D.classify)
+    return G, D
 
 
 def build_models_of(model: ModelConfig, data_shape: tuple[int, ...],
