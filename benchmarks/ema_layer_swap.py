@@ -15,7 +15,6 @@ other network. It also prints each parameter's relative distance ``|raw - ema| /
 from __future__ import annotations
 
 import argparse
-import copy
 
 import torch
 from torch import nn
@@ -30,17 +29,16 @@ CLASS_TABLES = ("embed.", "class_gain.", "class_bias.")
 
 def with_parameters_of(base: TrainedGenerator, donor: TrainedGenerator, prefixes: tuple[str, ...]) -> TrainedGenerator:
     """A copy of ``base`` whose parameters named ``prefix*`` are ``donor``'s, with standing statistics."""
-    hybrid = copy.deepcopy(base)
+    holder = EMA(base.net, 0.0)  # the one copy of base's network, with the machinery for standing statistics
     donated = dict(donor.net.named_parameters())
     with torch.no_grad():
-        for name, param in hybrid.net.named_parameters():
+        for name, param in holder.module.named_parameters():
             if name.startswith(prefixes):
                 param.copy_(donated[name])
     codes = torch.Generator().manual_seed(123)
-    holder = EMA(hybrid.net, 0.0)  # a copy of the hybrid network, for its standing statistics
     holder.standing_statistics(lambda n: sample_noise(n, base.z_dim, base.noise, generator=codes), batch_size=64)
-    hybrid.net = holder.module
-    return hybrid
+    info = {"step": base.step, "ema": base.ema, "data_shape": base.data_shape, "num_classes": base.num_classes}
+    return TrainedGenerator(holder.module, base.config, info).eval()
 
 
 def class_share(G: TrainedGenerator, classifier: nn.Module, k: int, n: int) -> float:
