@@ -155,6 +155,16 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
     assert float(meta["test_accuracy"]) == 0.5
 
 
+def test_loading_leaves_the_callers_random_stream_alone(tmp_path):
+    # a training run that loads its evaluator mid-run (a callback, a first evaluation) keeps its path
+    path = C.save_classifier(_model(), tmp_path / "digits.safetensors")
+    torch.manual_seed(5)
+    expected = torch.rand(4)
+    torch.manual_seed(5)
+    C.load_classifier("digits", image_size=32, path=str(path))
+    assert torch.equal(torch.rand(4), expected)
+
+
 def test_default_path_follows_gankit_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "elsewhere"))
     assert C.default_path("fashion-mnist", 32) == tmp_path / "elsewhere" / "evaluators" / "fashion-mnist-32.safetensors"

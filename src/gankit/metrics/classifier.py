@@ -299,19 +299,23 @@ def _parse_stages(text: str) -> tuple[tuple[int, int], ...]:
 def read_classifier(path: str | os.PathLike[str], *, device: Any = None) -> DomainClassifier:
     """Rebuild the classifier stored in ``path`` (eval mode, on ``device``, default CPU).
 
+    Building it leaves torch's global random stream where it was, so loading an evaluator in the
+    middle of training (a callback, the first periodic evaluation) does not change the run's path.
+
     Raises:
         CheckpointError: unreadable, foreign or inconsistent file.
     """
     meta = read_metadata(path)
     try:
-        model = DomainClassifier(
-            data=meta["data"],
-            image_size=int(meta["image_size"]),
-            channels=int(meta["channels"]),
-            num_classes=int(meta["num_classes"]),
-            stages=_parse_stages(meta["stages"]),
-            num_features=int(meta["num_features"]),
-        )
+        with torch.random.fork_rng(devices=[]):  # its throwaway initial weights leave the caller's stream alone
+            model = DomainClassifier(
+                data=meta["data"],
+                image_size=int(meta["image_size"]),
+                channels=int(meta["channels"]),
+                num_classes=int(meta["num_classes"]),
+                stages=_parse_stages(meta["stages"]),
+                num_features=int(meta["num_features"]),
+            )
         model.load_state_dict(load_file(str(path)), strict=True)
     except (KeyError, ValueError, RuntimeError) as exc:
         reason = " ".join(str(exc).split())[:160]

@@ -154,8 +154,9 @@ class InceptionExtractor:
         self.device = torch.device(device)
         self.tag = f"inception-{_file_digest(path)}"
         try:
-            net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                              feature_extractor_weights_path=str(path))
+            with torch.random.fork_rng(devices=[]):  # its throwaway initial weights leave the caller's stream alone
+                net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
+                                                  feature_extractor_weights_path=str(path))
         except RuntimeError as err:  # load_state_dict: wrong keys or shapes
             first = str(err).splitlines()[0][:120]
             raise GankitError(f"{path} does not fit the FID Inception-v3 network ({first}); "
