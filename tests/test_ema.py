@@ -162,6 +162,23 @@ def test_the_rampup_keys_are_validated_in_one_line():
         gankit.load_config(None, {"train.ema_start": -3})
 
 
+def test_the_rampup_fraction_is_stylegan2s_unless_the_preset_or_the_user_sets_it():
+    from gankit.training.config import from_saved
+    from gankit.training.defaults import resolve
+
+    def fraction(data, device, **keys):
+        cfg = gankit.load_config(None, {"data.name": data, **keys})
+        return resolve(cfg, data_kind="images", image_size=32, device_type=device).train.ema_rampup_fraction
+
+    assert fraction("fashion-mnist", "cpu") == 0.01  # the fashion-mnist-cpu preset's
+    assert fraction("fashion-mnist", "cuda") == fraction("digits", "cpu") == 0.05  # StyleGAN2-ADA's
+    assert fraction("fashion-mnist", "cpu", **{"train.ema_rampup_fraction": 0.2}) == 0.2
+    saved = resolve(gankit.load_config(None, {"data.name": "fashion-mnist"}), data_kind="images", image_size=32,
+                    device_type="cpu").to_dict()
+    del saved["train"]["ema_rampup_fraction"]  # a run saved before the key existed trained with 0.05
+    assert from_saved(saved).train.ema_rampup_fraction == 0.05
+
+
 def test_a_run_exports_the_ema_generator_with_its_own_statistics(tmp_path):
     cfg = gankit.load_config(None, {"data.name": "digits", "data.image_size": 16, "model.width": 8,
                                     "train.steps": 6, "train.batch_size": 16, "train.ema": 0.9,

@@ -148,8 +148,9 @@ class TrainConfig:
         None, "EMA ramp-up: tf, decay min(decay, (1 + t) / (10 + t)); stylegan2, half-life at most "
               "ema_rampup_fraction of the steps done; default stylegan2 for images, off for toy points",
         yaml_bools=("off", "tf"))
-    ema_rampup_fraction: float = setting(0.05, "stylegan2 ramp-up: the EMA's half-life is at most this fraction of "
-                                               "the steps done (StyleGAN2-ADA: 0.05)", low=0, low_open=True, high=1)
+    ema_rampup_fraction: float | None = setting(
+        None, "stylegan2 ramp-up: the EMA's half-life is at most this fraction of the steps done; default 0.05 "
+              "(StyleGAN2-ADA's), 0.01 in the fashion-mnist-cpu preset", low=0, low_open=True, high=1)
     ema_start: int | None = setting(None, "the EMA copies G's weights for this many steps before it averages them "
                                           "(BigGAN's ema_start); default 0", low=0)
     log_every: int = setting(50, "statistics are read from the device (one sync) this often", low=0, low_open=True,
@@ -441,7 +442,8 @@ def from_dict(mapping: dict[str, Any], origin: str = "config") -> RunConfig:
 # Keys added after gankit first saved runs, with the value every run saved before them trained with.
 # A saved (resolved) config that lacks one is read with this value, not with today's default for a
 # new run (which may differ, as g_condition's does for conditional DCGANs).
-ADDED_KEYS: dict[str, Any] = {"model.g_condition": "input", "loss.ac_weight": 0.0, "train.ema_start": 0}
+ADDED_KEYS: dict[str, Any] = {"model.g_condition": "input", "loss.ac_weight": 0.0, "train.ema_start": 0,
+                               "train.ema_rampup_fraction": 0.05}
 
 
 def from_saved(mapping: dict[str, Any], origin: str = "config") -> RunConfig:

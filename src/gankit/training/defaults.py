@@ -13,6 +13,7 @@ from typing import Any
 from gankit.errors import ConfigError
 from gankit.losses import get_loss
 from gankit.training.config import PRESET_DIR, RunConfig, load_yaml, replace, set_value, validate
+from gankit.training.ema import STYLEGAN2_FRACTION
 
 # Defaults that depend on the kind of data. Toy runs are cheap per step and need many steps;
 # image defaults are sized for a CPU laptop (the `digits` default must train in minutes).
@@ -125,5 +126,6 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_ty
     t.ema = kind["ema"] if t.ema is None else t.ema
     t.ema_rampup = kind["ema_rampup"] if t.ema_rampup is None else t.ema_rampup
     t.ema_start = 0 if t.ema_start is None else t.ema_start
+    t.ema_rampup_fraction = STYLEGAN2_FRACTION if t.ema_rampup_fraction is None else t.ema_rampup_fraction
     validate(out)
     return out
