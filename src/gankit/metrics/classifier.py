@@ -299,8 +299,9 @@ def _parse_stages(text: str) -> tuple[tuple[int, int], ...]:
 def read_classifier(path: str | os.PathLike[str], *, device: Any = None) -> DomainClassifier:
     """Rebuild the classifier stored in ``path`` (eval mode, on ``device``, default CPU).
 
-    Building it leaves torch's global random stream where it was, so loading an evaluator in the
-    middle of training (a callback, the first periodic evaluation) does not change the run's path.
+    Building it leaves torch's global random stream where it was, so a run that loads an evaluator
+    (its pre-flight check for ``train.eval_every``, or a callback mid-run) follows the path it would
+    follow without one.
 
     Raises:
         CheckpointError: unreadable, foreign or inconsistent file.
