@@ -31,7 +31,7 @@ import torch
 import gankit
 from gankit.data import images_to_uint8
 from gankit.metrics.evaluate import evaluate_samples
-from gankit.models import generate, sample_noise
+from gankit.models import generate
 from gankit.training.config import parse_assignment
 from gankit.training.ema import EMA
 
@@ -64,9 +64,7 @@ class Horizons:
         m, step = trainer.cfg.model, trainer.step
         rows = [("raw", fid_of(trainer.parts.G, m.z_dim, m.noise))]
         for fraction, ema in zip(self.fractions, self.emas, strict=True):
-            codes = torch.Generator().manual_seed(trainer.cfg.train.seed * 1_000_003 + step)
-            ema.standing_statistics(lambda n, codes=codes: sample_noise(n, m.z_dim, m.noise, generator=codes),
-                                    batch_size=trainer.cfg.train.batch_size)
+            trainer.refresh_ema(ema)  # standing statistics with the codes the trainer's own EMA gets
             rows.append((f"ema-{fraction:g}", fid_of(ema.module, m.z_dim, m.noise)))
         with self.out.open("a") as f:
             for generator, fid in rows:

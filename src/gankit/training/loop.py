@@ -30,6 +30,7 @@ from gankit.training import checkpoint, distributed
 from gankit.training.batches import EpochBatches
 from gankit.training.callbacks import Callbacks
 from gankit.training.config import RunConfig
+from gankit.training.ema import EMA
 from gankit.training.evaluation import evaluate_generator, is_better
 from gankit.training.export import GENERATOR_FILE, save_generator
 from gankit.training.graphstep import CapturedStep, CaptureError, capture_blocker
@@ -403,13 +404,14 @@ class Trainer:
         budget = self.cfg.train.minutes
         return bool(budget) and self.seconds() >= 60.0 * budget
 
-    def refresh_ema(self) -> None:
+    def refresh_ema(self, ema: EMA | None = None) -> None:
         """Standing batch-norm statistics for the EMA generator's weights, when they are stale.
 
         Every rank calls this at the same steps. The latent codes come from a CPU generator of
-        their own (seeded by the run's seed and step), so the training RNG is untouched.
+        their own (seeded by the run's seed and step), so the training RNG is untouched. ``ema``:
+        another average of this run's generator (a callback's own) instead of the run's.
         """
-        ema = self.parts.ema
+        ema = self.parts.ema if ema is None else ema
         if ema is None or not ema.stale:
             return
         generator = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step)
