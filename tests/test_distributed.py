@@ -173,11 +173,13 @@ def test_nproc_under_torchrun_is_refused(tmp_path):
 # ------------------------------------------------------------------------------------ real ranks
 
 
-def test_two_ranks_train_the_same_weights_as_one(tmp_path):
-    """MLP + wgan-gp on ring8 (no batch norm): 20 steps, global batch 64, on 2 ranks and on 1."""
+@pytest.mark.parametrize("extra", [(), ("--d-steps", "1", "--set", "loss.reuse_fake=true")], ids=["fresh-z", "reuse-fake"])
+def test_two_ranks_train_the_same_weights_as_one(tmp_path, extra):
+    """MLP + wgan-gp on ring8 (no batch norm): 20 steps, global batch 64, on 2 ranks and on 1; also with
+    K = 1 and the D update's fake batch reused for the G update (G's DDP forward then waits for D's update)."""
     one, two = tmp_path / "one", tmp_path / "two"
-    ok(gankit("train", *TOY, "--steps", "20", "--out", str(one)))
-    result = ok(gankit("train", "--nproc", "2", *TOY, "--steps", "20", "--out", str(two)))
+    ok(gankit("train", *TOY, *extra, "--steps", "20", "--out", str(one)))
+    result = ok(gankit("train", "--nproc", "2", *TOY, *extra, "--steps", "20", "--out", str(two)))
     assert "batch 64 (32 on each of 2 ranks)" in result.stdout
     assert result.stdout.count("done: 20 steps") == 1  # rank 0 speaks for both
     assert max_difference(weights(one, 20), weights(two, 20)) < 1e-5

@@ -111,10 +111,11 @@ def test_digits_dcgan_produces_images(tmp_path):
     assert state["data_shape"] == [1, 32, 32] and state["step"] == 3
 
 
-@pytest.mark.parametrize("loss", ["gan-ns", "wgan-gp"])
-def test_resume_is_bit_exact(tmp_path, loss):
+@pytest.mark.parametrize("loss, extra", [("gan-ns", {}), ("wgan-gp", {}), ("gan-ns", {"loss.reuse_fake": True})],
+                         ids=["gan-ns", "wgan-gp", "gan-ns-reuse-fake"])
+def test_resume_is_bit_exact(tmp_path, loss, extra):
     """N steps straight equal N/2 steps, a stop, and a resume for N/2 more (CPU, bit for bit)."""
-    cfg = toy_config(loss, **{"train.steps": 12, "train.ema": 0.9, "data.n_points": 600})  # epochs roll over
+    cfg = toy_config(loss, **{"train.steps": 12, "train.ema": 0.9, "data.n_points": 600, **extra})  # epochs roll over
     straight = runs.train(cfg, out=tmp_path / "straight", log=lambda _: None)
     set_value(cfg, "train.steps", 6)
     runs.train(cfg, out=tmp_path / "split", log=lambda _: None)

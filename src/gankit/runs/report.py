@@ -331,7 +331,8 @@ def _overview(record: RunRecord) -> str:
         ("data", record.get("data.name")),
         ("model", f"{record.get('model.name')} (width {record.get('model.width')}, z_dim {record.get('model.z_dim')}, "
                   f"{record.get('model.noise')} noise)"),
-        ("loss", f"{record.get('loss.name')} (K={record.get('loss.d_steps')}, {record.get('loss.optimizer')}, "
+        ("loss", f"{record.get('loss.name')} (K={record.get('loss.d_steps')}"
+                 f"{', G reuses the fake batch' if record.get('loss.reuse_fake') else ''}, {record.get('loss.optimizer')}, "
                  f"lr G {fmt(record.get('loss.lr_g'))}, lr D {fmt(record.get('loss.lr_d'))})"),
         ("schedule", f"{record.total_steps} steps of batch {record.get('train.batch_size')}, seed {record.get('train.seed')}, "
                      f"EMA {record.get('train.ema')}, {record.get('train.precision')} on {record.get('train.device')}"),

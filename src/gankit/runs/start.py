@@ -81,7 +81,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, runs_root: str | Pat
         conditional = f" conditional on {parts.num_classes} classes" if parts.num_classes else ""
         log(f"{resolved.model.name}{conditional} / {resolved.loss.name} on {resolved.data.name} ({len(parts.dataset.data)} items, "
             f"shape {tuple(parts.dataset.shape)}), {resolved.train.steps} steps, batch {resolved.train.batch_size}"
-            f"{_per_rank(ranks, resolved.train.batch_size)}, K={resolved.loss.d_steps}, device {parts.device}")
+            f"{_per_rank(ranks, resolved.train.batch_size)}, K={resolved.loss.d_steps}"
+            f"{' (G reuses the fake batch)' if resolved.loss.reuse_fake else ''}, device {parts.device}")
         return Trainer(parts, run_dir, log=log, callbacks=callbacks).run()
 
 

@@ -119,6 +119,9 @@ class LossConfig:
     r1_weight: float | None = setting(None, "gamma of the R1 penalty on real data, gamma/2 E|grad D(x)|^2; 0 is off",
                                       low=0)
     clip: float | None = setting(None, "weight clipping c (wgan)", low=0, low_open=True)
+    reuse_fake: bool | None = setting(
+        None, "K = 1 only: the G update reuses the D update's fake batch G(z) (pytorch/examples' DCGAN does) "
+              "instead of fresh z (the tutorial's Algorithm 1), one G forward fewer per step; default false")
     ac_weight: float | None = setting(
         None, "conditional runs: weight of AC-GAN's auxiliary classification loss (Odena et al. 2017): D also "
               "classifies real images, G is pushed towards images D assigns to the asked class; 0 is off; default "
@@ -443,7 +446,7 @@ def from_dict(mapping: dict[str, Any], origin: str = "config") -> RunConfig:
 # A saved (resolved) config that lacks one is read with this value, not with today's default for a
 # new run (which may differ, as g_condition's does for conditional DCGANs).
 ADDED_KEYS: dict[str, Any] = {"model.g_condition": "input", "loss.ac_weight": 0.0, "train.ema_start": 0,
-                               "train.ema_rampup_fraction": 0.05}
+                               "train.ema_rampup_fraction": 0.05, "loss.reuse_fake": False}
 
 
 def from_saved(mapping: dict[str, Any], origin: str = "config") -> RunConfig:

@@ -121,6 +121,7 @@ def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_ty
     lo.r1_weight = spec.r1_weight if lo.r1_weight is None else lo.r1_weight
     lo.clip = spec.clip if lo.clip is None else lo.clip
     lo.ac_weight = 0.0 if lo.ac_weight is None else lo.ac_weight
+    lo.reuse_fake = bool(lo.reuse_fake)
     t.steps = t.steps or steps
     t.batch_size = t.batch_size or kind["batch_size"]
     t.ema = kind["ema"] if t.ema is None else t.ema

@@ -53,6 +53,8 @@ def capture_blocker(trainer: Trainer) -> str | None:
         return "fp16's loss scaler reads the gradients back to the host each step"
     if trainer.ranks.enabled:
         return "under torchrun the DDP gradient hooks are not captured by gankit yet"
+    if trainer.cfg.loss.reuse_fake:
+        return "loss.reuse_fake's step has not been captured and checked on a GPU yet"
     if trainer.batches.data.device.type != "cuda":
         return "the dataset does not fit in GPU memory, so batches cannot be gathered inside the graph"
     return None

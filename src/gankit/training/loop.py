@@ -190,18 +190,23 @@ class Trainer:
         return stats
 
     def generator_step(self, ema_count: Tensor | None = None) -> dict[str, torch.Tensor]:
-        """One G phase; D's weights are frozen so no gradient is computed for them.
+        """One G phase on fresh codes; D's weights are frozen so no gradient is computed for them.
 
         ``ema_count``: the EMA's update count on the device (a captured step's; see
         :meth:`gankit.training.ema.EMA.update_on_device`); by default the EMA counts on the host.
         """
+        z = self.noise()
+        y = (self.fake_labels(),) if self.num_classes else ()
+        return self.generator_update(lambda: self.phases.g(z, *y), ema_count)
+
+    def generator_update(self, phase: Callable[[], tuple[Tensor, dict[str, Tensor]]],
+                         ema_count: Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Run a G phase with D frozen, step G's optimiser, then update the EMA; the phase's statistics."""
         p = self.parts
         p.D.requires_grad_(False)
         try:
-            z = self.noise()
-            y = (self.fake_labels(),) if self.num_classes else ()
             with self.autocast():
-                loss, stats = self.phases.g(z, *y)
+                loss, stats = phase()
             stats["grad_norm_g"] = self._backward_step(loss, p.opt_g, p.G)
         finally:
             p.D.requires_grad_(True)
@@ -211,13 +216,36 @@ class Trainer:
             p.ema.update(p.G)
         return stats
 
+    def shared_fake_step(self) -> dict[str, torch.Tensor]:
+        """``loss.reuse_fake`` (K = 1): one fake batch ``G(z)`` for the D update, then for the G update.
+
+        The tutorial's Algorithm 1 draws fresh codes for the G update; pytorch/examples' DCGAN reuses
+        the D update's fake batch, one G forward fewer per step. G keeps the batch's graph from that
+        forward, and its weights do not change before its own update, so the G gradient is exactly
+        that of ``L_G(D'(G(z)))`` under the updated D', on the codes D was updated with.
+        """
+        p = self.parts
+        real, *y_real = self.batches.next_labelled() if self.num_classes else (self.batches.next(),)
+        z = self.noise()
+        y = (self.fake_labels(),) if self.num_classes else ()
+        with self.autocast():
+            fake = self.phases.fake(z, *y)
+            loss, stats = self.phases.d_given(real, *y_real, fake.detach(), *y)
+        stats["grad_norm_d"] = self._backward_step(loss, p.opt_d, p.D)
+        after_discriminator_step(p.spec, p.D)
+        stats.update(self.generator_update(lambda: self.phases.g_given(fake, *y)))
+        return stats
+
     def train_step(self) -> None:
         if self.captured is not None and self.replay_step():
             return
-        stats: dict[str, torch.Tensor] = {}
-        for _ in range(self.cfg.loss.d_steps):
-            stats.update(self.discriminator_step())
-        stats.update(self.generator_step())
+        if self.cfg.loss.reuse_fake:
+            stats = self.shared_fake_step()
+        else:
+            stats = {}
+            for _ in range(self.cfg.loss.d_steps):
+                stats.update(self.discriminator_step())
+            stats.update(self.generator_step())
         self.step += 1
         self.stats.record(self.step, stats)
 

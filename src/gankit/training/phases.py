@@ -10,6 +10,7 @@ phases under autocast and steps the optimisers.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,10 +45,18 @@ class Phases:
         g: ``z [M, z_dim] -> (loss, stats)``: the generator side of the loss on ``D(G(z))``; the
             caller freezes D's parameters. Conditional: ``(z, y_fake)``, the loss on
             ``D(G(z, y_fake), y_fake)``.
+        fake: ``z -> G(z)`` with its graph (conditional ``(z, y_fake)``), for ``loss.reuse_fake``,
+            whose step makes one fake batch for both phases.
+        d_given: ``d`` on a fake batch made by the caller: ``(real, fake)``, conditional
+            ``(real, y_real, fake, y_fake)``.
+        g_given: ``g`` on a fake batch made by the caller: ``fake``, conditional ``(fake, y_fake)``.
     """
 
     d: Callable[..., tuple[Tensor, dict[str, Tensor]]]
     g: Callable[..., tuple[Tensor, dict[str, Tensor]]]
+    fake: Callable[..., Tensor] | None = None
+    d_given: Callable[..., tuple[Tensor, dict[str, Tensor]]] | None = None
+    g_given: Callable[..., tuple[Tensor, dict[str, Tensor]]] | None = None
 
 
 def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor], *,
@@ -78,18 +87,22 @@ def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tens
     G_update = G if G_update is None else G_update
     rows = (batch_size, ranks.slice(batch_size)) if ranks.world_size > 1 and batch_size else None
 
-    def d_phase(real: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        with torch.no_grad():
-            fake = G(z)
+    def d_given(real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # DiffAugment: the same policy on real and fake, inside the phase so G's gradient passes through
         return discriminator_phase(spec, D_update, augment(real, policy, rows), augment(fake, policy, rows), rows=rows)
 
-    def g_phase(z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return generator_phase(spec, D, augment(G_update(z), policy, rows))
-
-    def d_phase_conditional(real: Tensor, y_real: Tensor, z: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def d_phase(real: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():
-            fake = G(z, y_fake)
+            fake = G(z)
+        return d_given(real, fake)
+
+    def g_given(fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return generator_phase(spec, D, augment(fake, policy, rows))
+
+    def g_phase(z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return g_given(G_update(z))
+
+    def d_given_conditional(real: Tensor, y_real: Tensor, fake: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         fake = augment(fake, policy, rows)
         real_classes: list[Tensor] = []  # AC-GAN: D's class logits on the real batch, [N, K]
 
@@ -107,21 +120,32 @@ def make_phases(spec: LossSpec, G: Callable[[Tensor], Tensor], D: Callable[[Tens
             return loss, stats
         return with_class_loss(loss, stats, real_classes[0], y_real, ac_weight, "d")
 
-    def g_phase_conditional(z: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        fake = augment(G_update(z, y_fake), policy, rows)
+    def d_phase_conditional(real: Tensor, y_real: Tensor, z: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            fake = G(z, y_fake)
+        return d_given_conditional(real, y_real, fake, y_fake)
+
+    def g_given_conditional(fake: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        fake = augment(fake, policy, rows)
         if not ac_weight:
             return generator_phase(spec, lambda x: D(x, y_fake), fake)
         logits, classes = D(fake, y_fake, with_classes=True)  # one pass: G's loss and its class logits
         loss, stats = generator_phase(spec, lambda _: logits, fake)
         return with_class_loss(loss, stats, classes, y_fake, ac_weight, "g")
 
+    def g_phase_conditional(z: Tensor, y_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return g_given_conditional(G_update(z, y_fake), y_fake)
+
     if conditional:
-        return Phases(d_phase_conditional, g_phase_conditional)
-    return Phases(d_phase, g_phase)
+        return Phases(d_phase_conditional, g_phase_conditional, G_update, d_given_conditional, g_given_conditional)
+    return Phases(d_phase, g_phase, G_update, d_given, g_given)
 
 
 def compile_phases(parts: Components) -> Phases:
     """``train.compile``: ``model`` compiles G and D, ``step`` each phase as one graph.
+
+    ``step`` compiles the two phases of Algorithm 1 only; :func:`gankit.training.setup.build`
+    refuses it with ``loss.reuse_fake``, whose step calls the phases on a given fake batch.
 
     A penalty on D's input gradient needs a double backward, which compiled graphs do not support,
     so under a gradient penalty the discriminator phase stays eager. Every graph (forward and
@@ -145,7 +169,9 @@ def compile_phases(parts: Components) -> Phases:
             compiled = make_phases(spec, torch.compile(G), torch.compile(D), **updates, **spread)
         else:
             compiled = Phases(torch.compile(eager.d), torch.compile(eager.g))
-        phases = Phases(eager.d if gp else compiled.d, compiled.g)
+        if gp:  # the discriminator side stays eager
+            compiled = dataclasses.replace(compiled, d=eager.d, d_given=eager.d_given)
+        phases = compiled
         rehearse(parts, phases)
     except Exception as err:  # compilers fail in many ways (no C++ compiler, unsupported op, ...)
         first = first_line(err, limit=160)

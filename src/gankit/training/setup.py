@@ -136,6 +136,19 @@ def refuse_unlabelled(cfg: RunConfig, dataset: Dataset, networks: tuple[nn.Modul
                           "mnist, cifar10, ring8, grid25 or folder:PATH with one subfolder per class, or drop it")
 
 
+def refuse_reuse_fake(cfg: RunConfig) -> None:
+    """``loss.reuse_fake`` gives the G update the fake batch of the one D update before it: K = 1 only."""
+    if not cfg.loss.reuse_fake:
+        return
+    if cfg.loss.d_steps != 1:
+        raise ConfigError(f"loss.reuse_fake=true gives the G update the fake batch of the one D update before it, but "
+                          f"this run takes K = {cfg.loss.d_steps} D steps per G step ({cfg.loss.name}); set --d-steps 1 "
+                          "or drop loss.reuse_fake")
+    if cfg.train.compile == "step":
+        raise ConfigError("loss.reuse_fake=true calls the phases on a shared fake batch, which train.compile=step does "
+                          "not compile; use train.compile=model (or off)")
+
+
 @dataclass
 class Components:
     """The built pieces of a run (the trainer's inputs)."""
@@ -195,6 +208,7 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     cfg = resolve_runtime(resolve(custom_model(requested, networks), data_kind=dataset.kind, image_size=image_size,
                                   device_type=device.type),
                           device, world_size=ranks.world_size)
+    refuse_reuse_fake(cfg)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if device.type == "cuda":
