@@ -7,6 +7,7 @@ Resume through it is checked in tests/test_training.py, two ranks against one in
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import subprocess
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit import runs
+from gankit.cli.lab import lab_config
 from gankit.errors import ConfigError
 from gankit.training import checkpoint
 from gankit.training.config import RunConfig, from_saved, set_value
@@ -144,3 +146,12 @@ def test_cli_with_k_above_one_is_a_one_line_error(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "loss.reuse_fake=true" in result.stderr and "--d-steps 1" in result.stderr
+
+
+def test_the_lab_refuses_a_reused_fake_batch():
+    """The lab's slow motion steps D and G apart and its K control changes K live: fresh codes only."""
+    args = argparse.Namespace(config=None, data=None, loss=None, seed=None, set=["loss.reuse_fake=true"])
+    with pytest.raises(ConfigError, match="gankit lab steps D and G one at a time.*drop loss.reuse_fake"):
+        lab_config(args)
+    args.set = []
+    assert not lab_config(args).loss.reuse_fake

@@ -56,6 +56,9 @@ def lab_config(args: argparse.Namespace):
                           f"not {cfg.data.name}")
     if cfg.model.name not in (None, "mlp"):
         raise ConfigError(f"gankit lab trains the toy MLP; drop model.name {cfg.model.name}")
+    if cfg.loss.reuse_fake:
+        raise ConfigError("gankit lab steps D and G one at a time (slow motion) and lets K change live, so each G "
+                          "update draws fresh codes; drop loss.reuse_fake")
     set_value(cfg, "train.device", "cpu")  # frames are computed beside the trainer, on the CPU
     set_value(cfg, "train.compile", "off")
     set_value(cfg, "train.cuda_graph", "off")  # the lab steps phases one at a time; it never replays a whole step
