@@ -169,22 +169,30 @@ class Trainer:
         self.scaler.update()
         return norm
 
+    def real_batch(self) -> tuple[Tensor, ...]:
+        """The next real batch of the epoch order: ``(x,)``, or ``(x, y)`` with its labels in a conditional run."""
+        return self.batches.next_labelled() if self.num_classes else (self.batches.next(),)
+
+    def fake_label_args(self) -> tuple[Tensor, ...]:
+        """``(y_fake,)``, labels drawn for G in a conditional run, else ``()``: the phases' label argument."""
+        return (self.fake_labels(),) if self.num_classes else ()
+
     def discriminator_step(self, batch: tuple[Tensor, ...] | None = None) -> dict[str, torch.Tensor]:
         """One D phase on a real batch and a fake batch made without a graph.
 
         ``batch``: the real batch (and, conditional, its labels) when the caller gathered it (a
         captured step does); by default the next batch of the epoch order.
         """
+        real = batch or self.real_batch()  # conditional: max_D E log D(x, y) + E log(1 - D(G(z, y'), y')), y' ~ U{0..K-1}
+        z = self.noise()
+        y = self.fake_label_args()
+        return self.discriminator_update(lambda: self.phases.d(*real, z, *y))
+
+    def discriminator_update(self, phase: Callable[[], tuple[Tensor, dict[str, Tensor]]]) -> dict[str, torch.Tensor]:
+        """Run a D phase, step D's optimiser, then the loss's rule after a D step (W-GAN's clipping); its statistics."""
         p = self.parts
-        if self.num_classes:  # max_D E log D(x, y) + E log(1 - D(G(z, y'), y')), y' ~ U{0..K-1}
-            real, y_real = batch or self.batches.next_labelled()
-            z = self.noise()
-            with self.autocast():
-                loss, stats = self.phases.d(real, y_real, z, self.fake_labels())
-        else:
-            real = batch[0] if batch else self.batches.next()
-            with self.autocast():
-                loss, stats = self.phases.d(real, self.noise())
+        with self.autocast():
+            loss, stats = phase()
         stats["grad_norm_d"] = self._backward_step(loss, p.opt_d, p.D)
         after_discriminator_step(p.spec, p.D)
         return stats
@@ -196,7 +204,7 @@ class Trainer:
         :meth:`gankit.training.ema.EMA.update_on_device`); by default the EMA counts on the host.
         """
         z = self.noise()
-        y = (self.fake_labels(),) if self.num_classes else ()
+        y = self.fake_label_args()
         return self.generator_update(lambda: self.phases.g(z, *y), ema_count)
 
     def generator_update(self, phase: Callable[[], tuple[Tensor, dict[str, Tensor]]],
@@ -224,15 +232,12 @@ class Trainer:
         forward, and its weights do not change before its own update, so the G gradient is exactly
         that of ``L_G(D'(G(z)))`` under the updated D', on the codes D was updated with.
         """
-        p = self.parts
-        real, *y_real = self.batches.next_labelled() if self.num_classes else (self.batches.next(),)
+        real = self.real_batch()
         z = self.noise()
-        y = (self.fake_labels(),) if self.num_classes else ()
+        y = self.fake_label_args()
         with self.autocast():
             fake = self.phases.fake(z, *y)
-            loss, stats = self.phases.d_given(real, *y_real, fake.detach(), *y)
-        stats["grad_norm_d"] = self._backward_step(loss, p.opt_d, p.D)
-        after_discriminator_step(p.spec, p.D)
+        stats = self.discriminator_update(lambda: self.phases.d_given(*real, fake.detach(), *y))
         stats.update(self.generator_update(lambda: self.phases.g_given(fake, *y)))
         return stats
 
