@@ -73,7 +73,7 @@ from gankit.runs.sampling import load_generator
 from gankit.training.config import load_config
 from gankit.training.defaults import resolve
 from gankit.training.export import GENERATOR_FILE, build_generator, save_generator
-from gankit.training.runtime import pick_device
+from gankit.training.runtime import device_class, pick_device
 
 DATA, SIZE, CHANNELS = "fashion-mnist", 32, 1  # the fresh generator's; a --run brings its own
 SPLIT = "train"
@@ -142,7 +142,7 @@ def timed(device: torch.device, fn: Callable[..., Any], /, *args: Any, **kwargs:
 def fresh_run(folder: Path, device: torch.device) -> Path:
     """A run folder holding an untrained DCGAN, as ``gankit train --data fashion-mnist`` builds it here."""
     cfg = resolve(load_config(None, {"data.name": DATA}), data_kind="images", image_size=SIZE,
-                  device_type=device.type)
+                  device_class=device_class(device))
     torch.manual_seed(0)
     G = build_generator(cfg, (CHANNELS, SIZE, SIZE))
     save_generator(folder / GENERATOR_FILE, G, cfg, step=0, data_shape=(CHANNELS, SIZE, SIZE))

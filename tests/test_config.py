@@ -16,7 +16,7 @@ from gankit.training.config import (
     set_value,
     validate,
 )
-from gankit.training.defaults import resolve
+from gankit.training.defaults import preset_in_use, resolve
 
 
 def test_set_value_checks_types_and_converts_ints_to_floats():
@@ -140,7 +140,7 @@ def fashion(**settings) -> RunConfig:
 
 def test_fashion_mnist_on_a_cpu_defaults_to_its_recommended_preset():
     preset = load_yaml(PRESET_DIR / "fashion-mnist-cpu.yaml")
-    out = resolve(fashion(), data_kind="images", image_size=32, device_type="cpu")
+    out = resolve(fashion(), data_kind="images", image_size=32, device_class="cpu")
     for section, values in preset.items():
         for name, value in values.items():
             assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
@@ -148,30 +148,51 @@ def test_fashion_mnist_on_a_cpu_defaults_to_its_recommended_preset():
 
 def test_a_conditional_fashion_mnist_run_on_a_cpu_defaults_to_the_conditional_preset():
     preset = load_yaml(PRESET_DIR / "fashion-mnist-conditional-cpu.yaml")
-    out = resolve(fashion(**{"model.conditional": True}), data_kind="images", image_size=32, device_type="cpu")
+    out = resolve(fashion(**{"model.conditional": True}), data_kind="images", image_size=32, device_class="cpu")
     for section, values in preset.items():
         for name, value in values.items():
             assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
     assert (out.loss.ac_weight, out.train.ema) == (1.0, 0.0)
-    plain = resolve(fashion(), data_kind="images", image_size=32, device_type="cpu")
+    plain = resolve(fashion(), data_kind="images", image_size=32, device_class="cpu")
     assert (plain.loss.ac_weight, plain.model.conditional) == (0.0, False)  # the unconditional preset has no AC
+
+
+def test_a_cpu_without_native_bf16_takes_the_fp32_preset_and_the_same_conditional_one():
+    preset = load_yaml(PRESET_DIR / "fashion-mnist-cpu-fp32.yaml")
+    out = resolve(fashion(), data_kind="images", image_size=32, device_class="cpu-fp32")
+    for section, values in preset.items():
+        for name, value in values.items():
+            assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
+    assert (out.model.width, out.loss.lr_g) == (16, 5e-4)
+    conditional = {"model.conditional": True}
+    assert (resolve(fashion(**conditional), data_kind="images", image_size=32, device_class="cpu-fp32").to_dict()
+            == resolve(fashion(**conditional), data_kind="images", image_size=32, device_class="cpu").to_dict())
+
+
+def test_the_preset_in_use_is_named_only_when_it_fills_an_unset_key():
+    assert preset_in_use(fashion(), "cpu") == "fashion-mnist-cpu"
+    assert preset_in_use(fashion(**{"train.steps": 10}), "cpu-fp32") == "fashion-mnist-cpu-fp32"
+    every_key = {f"{section}.{name}": value for section, values in
+                 load_yaml(PRESET_DIR / "fashion-mnist-cpu-fp32.yaml").items() for name, value in values.items()}
+    assert preset_in_use(fashion(**every_key), "cpu-fp32") is None  # a resumed run's config sets them all
+    assert preset_in_use(fashion(), "cuda") is None and preset_in_use(fashion(**{"model.name": "mlp"}), "cpu") is None
 
 
 def test_the_users_values_win_over_the_recommended_preset():
     out = resolve(fashion(**{"train.ema": 0.0, "train.steps": 10, "model.width": 16}), data_kind="images",
-                  image_size=32, device_type="cpu")
+                  image_size=32, device_class="cpu")
     assert (out.train.ema, out.train.steps, out.model.width) == (0.0, 10, 16)
     assert out.train.batch_size == load_yaml(PRESET_DIR / "fashion-mnist-cpu.yaml")["train"]["batch_size"]
 
 
 @pytest.mark.parametrize("data, device", [("fashion-mnist", "cuda"), ("fashion-mnist", None), ("digits", "cpu")])
 def test_other_data_and_devices_keep_the_kind_defaults(data, device):
-    out = resolve(fashion(**{"data.name": data}), data_kind="images", image_size=32, device_type=device)
+    out = resolve(fashion(**{"data.name": data}), data_kind="images", image_size=32, device_class=device)
     plain = resolve(fashion(**{"data.name": data}), data_kind="images", image_size=32)
     assert out.to_dict() == plain.to_dict() and out.train.ema == 0.0
 
 
 def test_only_the_dcgan_takes_the_dcgan_preset():
-    out = resolve(fashion(**{"model.name": "mlp"}), data_kind="images", image_size=32, device_type="cpu")
+    out = resolve(fashion(**{"model.name": "mlp"}), data_kind="images", image_size=32, device_class="cpu")
     plain = resolve(fashion(**{"model.name": "mlp"}), data_kind="images", image_size=32)
     assert out.to_dict() == plain.to_dict() and out.train.steps != 27000

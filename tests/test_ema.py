@@ -168,13 +168,13 @@ def test_the_rampup_fraction_is_stylegan2s_unless_the_preset_or_the_user_sets_it
 
     def fraction(data, device, **keys):
         cfg = gankit.load_config(None, {"data.name": data, **keys})
-        return resolve(cfg, data_kind="images", image_size=32, device_type=device).train.ema_rampup_fraction
+        return resolve(cfg, data_kind="images", image_size=32, device_class=device).train.ema_rampup_fraction
 
     assert fraction("fashion-mnist", "cpu") == 0.01  # the fashion-mnist-cpu preset's
     assert fraction("fashion-mnist", "cuda") == fraction("digits", "cpu") == 0.05  # StyleGAN2-ADA's
     assert fraction("fashion-mnist", "cpu", **{"train.ema_rampup_fraction": 0.2}) == 0.2
     saved = resolve(gankit.load_config(None, {"data.name": "fashion-mnist"}), data_kind="images", image_size=32,
-                    device_type="cpu").to_dict()
+                    device_class="cpu").to_dict()
     del saved["train"]["ema_rampup_fraction"]  # a run saved before the key existed trained with 0.05
     assert from_saved(saved).train.ema_rampup_fraction == 0.05
 

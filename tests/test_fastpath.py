@@ -16,7 +16,7 @@ from gankit.errors import ConfigError
 from gankit.training.batches import EpochBatches
 from gankit.training.config import RunConfig, parse_assignment, set_value, validate
 from gankit.training.loop import Trainer
-from gankit.training.runtime import cpu_has_native_bf16, pick_threads, resolve_runtime
+from gankit.training.runtime import cpu_has_native_bf16, device_class, pick_threads, resolve_runtime
 from gankit.training.setup import build
 
 CPU = torch.device("cpu")
@@ -66,6 +66,15 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
     info.write_text("processor : 0\nflags : fpu sse avx2 avx512f avx512_bf16\n")
     assert cpu_has_native_bf16(info)
     assert not cpu_has_native_bf16(tmp_path / "missing")
+
+
+def test_a_cpu_without_native_bf16_is_its_own_device_class(monkeypatch):
+    import gankit.training.runtime as runtime
+
+    for native, expected in ((True, "cpu"), (False, "cpu-fp32")):
+        monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda native=native: native)
+        assert device_class(CPU) == expected
+        assert device_class(torch.device("cuda")) == "cuda"  # the flag is the CPU's; a GPU run ignores it
 
 
 def test_thread_choice():

@@ -92,13 +92,14 @@ def _print_keys() -> None:
 def _print_config(cfg: RunConfig) -> None:
     """The config a run of ``cfg`` would write to config.json: resolved against its data and device."""
     from gankit.training.defaults import resolve
-    from gankit.training.runtime import pick_device, resolve_runtime
+    from gankit.training.runtime import device_class, pick_device, resolve_runtime
     from gankit.training.setup import load_data
 
     dataset = load_data(cfg)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
     device = pick_device(cfg.train.device)
-    resolved = resolve_runtime(resolve(cfg, data_kind=dataset.kind, image_size=image_size, device_type=device.type),
+    resolved = resolve_runtime(resolve(cfg, data_kind=dataset.kind, image_size=image_size,
+                                       device_class=device_class(device)),
                                device)
     print(resolved.to_json())
 

@@ -82,7 +82,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, runs_root: str | Pat
         log(f"{resolved.model.name}{conditional} / {resolved.loss.name} on {resolved.data.name} ({len(parts.dataset.data)} items, "
             f"shape {tuple(parts.dataset.shape)}), {resolved.train.steps} steps, batch {resolved.train.batch_size}"
             f"{_per_rank(ranks, resolved.train.batch_size)}, K={resolved.loss.d_steps}"
-            f"{' (G reuses the fake batch)' if resolved.loss.reuse_fake else ''}, device {parts.device}")
+            f"{' (G reuses the fake batch)' if resolved.loss.reuse_fake else ''}, device {parts.device}"
+            f"{f'; unset keys from preset {parts.preset}' if parts.preset else ''}")
         return Trainer(parts, run_dir, log=log, callbacks=callbacks).run()
 
 

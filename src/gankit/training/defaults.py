@@ -44,14 +44,36 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-# The recommended preset a dataset trains with by default on a device type, unconditional or
+# The recommended preset a dataset trains with by default on a device class, unconditional or
 # class-conditional (model.conditional): its values fill every key the user left unset, before the
-# per-kind defaults (measured in docs/results.md, "quality against wall time" and "Class-conditional
-# Fashion-MNIST"). A GPU counterpart is listed once it has been measured on a GPU.
+# per-kind defaults (measured in docs/results.md, "quality against wall time", "On a CPU without
+# native bf16" and "Class-conditional Fashion-MNIST"). The device class is the device type, except
+# that a CPU without native bf16 is "cpu-fp32" (gankit.training.runtime.device_class): its DCGAN
+# steps run in fp32, several times slower, so ten minutes there buy fewer, and other, steps.
+# A GPU counterpart is listed once it has been measured on a GPU.
 DATA_DEVICE_PRESETS: dict[tuple[str, str, bool], str] = {
     ("fashion-mnist", "cpu", False): "fashion-mnist-cpu",
     ("fashion-mnist", "cpu", True): "fashion-mnist-conditional-cpu",
+    ("fashion-mnist", "cpu-fp32", False): "fashion-mnist-cpu-fp32",
+    ("fashion-mnist", "cpu-fp32", True): "fashion-mnist-conditional-cpu",
 }
+
+
+def recommended_preset(cfg: RunConfig, device_class: str | None) -> str | None:
+    """The preset of :data:`DATA_DEVICE_PRESETS` for ``cfg``'s data on ``device_class`` (DCGAN runs only), or None."""
+    if cfg.model.name not in (None, "dcgan"):
+        return None
+    return DATA_DEVICE_PRESETS.get((cfg.data.name, device_class or "", bool(cfg.model.conditional)))
+
+
+def preset_in_use(cfg: RunConfig, device_class: str | None) -> str | None:
+    """The recommended preset when it sets at least one key ``cfg`` leaves unset (what a run's start line names)."""
+    preset = recommended_preset(cfg, device_class)
+    if preset is None:
+        return None
+    unset = [name for section, values in load_yaml(PRESET_DIR / f"{preset}.yaml").items() for name in values
+             if getattr(getattr(cfg, section), name) is None]
+    return preset if unset else None
 
 
 def fill_from_preset(cfg: RunConfig, preset: str) -> None:
@@ -80,21 +102,22 @@ def refuse_inapplicable(cfg: RunConfig, data_kind: str) -> None:
             raise ConfigError(f"{key} applies to images only, but {cfg.data.name} is a set of 2-D points; drop {flag}")
 
 
-def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_type: str | None = None) -> RunConfig:
-    """Fill every ``None`` from the dataset's recommended preset on this device type (see
+def resolve(cfg: RunConfig, *, data_kind: str, image_size: int | None, device_class: str | None = None) -> RunConfig:
+    """Fill every ``None`` from the dataset's recommended preset on this device class (see
     :data:`DATA_DEVICE_PRESETS`), then the data kind and the loss's paper defaults; returns a new config.
 
     Args:
         cfg: the requested configuration (not modified).
         data_kind: ``"points"`` or ``"images"``, from the loaded dataset.
         image_size: the dataset's image side (``None`` for points).
-        device_type: ``"cpu"``, ``"cuda"``, ... (``None``: no per-device preset).
+        device_class: ``"cpu"``, ``"cpu-fp32"`` (a CPU without native bf16), ``"cuda"``, ... (see
+            :func:`gankit.training.runtime.device_class`; ``None``: no per-device preset).
     """
     out = replace(cfg)
     validate(out)
     refuse_inapplicable(out, data_kind)
-    preset = DATA_DEVICE_PRESETS.get((out.data.name, device_type or "", bool(out.model.conditional)))
-    if preset is not None and out.model.name in (None, "dcgan"):
+    preset = recommended_preset(out, device_class)
+    if preset is not None:
         fill_from_preset(out, preset)
     kind = KIND_DEFAULTS[data_kind]
     tuned = dict(kind.get("loss", {}).get(out.loss.name, {}))  # this kind's replacements of paper settings

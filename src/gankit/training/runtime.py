@@ -54,6 +54,18 @@ def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
+def device_class(device: torch.device) -> str:
+    """The device class a recommended preset is chosen for (``gankit.training.defaults.DATA_DEVICE_PRESETS``).
+
+    ``cpu-fp32`` for a CPU without native bf16, where ``auto`` precision keeps fp32 and a DCGAN step
+    takes several times longer than with bf16 (docs/results.md, "On a CPU without native bf16");
+    otherwise the device's type (``cpu``, ``cuda``, ``mps``).
+    """
+    if device.type == "cpu" and not cpu_has_native_bf16():
+        return "cpu-fp32"
+    return device.type
+
+
 def pick_threads(model: str, *, cores: int | None = None, load: float | None = None) -> int:
     """The CPU thread count ``train.threads: 0`` stands for.
 

@@ -23,11 +23,11 @@ from gankit.models import build_models_of
 from gankit.models.spectral import orthogonal_init
 from gankit.training import distributed
 from gankit.training.config import RunConfig, replace, validate
-from gankit.training.defaults import resolve
+from gankit.training.defaults import preset_in_use, resolve
 from gankit.training.distributed import SINGLE, Ranks
 from gankit.training.ema import EMA
 from gankit.training.phases import Phases, compile_phases
-from gankit.training.runtime import memory_format, pick_device, resolve_runtime
+from gankit.training.runtime import device_class, memory_format, pick_device, resolve_runtime
 
 
 def seed_everything(seed: int) -> None:
@@ -166,6 +166,7 @@ class Components:
     ranks: Ranks = SINGLE  # this process's place in a torchrun job
     G_update: nn.Module | None = None  # G as the G phase calls it: its DDP wrapper under torchrun, else G
     D_update: nn.Module | None = None  # likewise for D in the D phase
+    preset: str | None = None  # the recommended preset that filled keys the user left unset, if any
 
     def __post_init__(self) -> None:
         self.G_update = self.G if self.G_update is None else self.G_update
@@ -205,8 +206,10 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     dataset = dataset if dataset is not None else load_data(requested)
     refuse_unlabelled(requested, dataset, networks)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
-    cfg = resolve_runtime(resolve(custom_model(requested, networks), data_kind=dataset.kind, image_size=image_size,
-                                  device_type=device.type),
+    requested = custom_model(requested, networks)
+    preset = preset_in_use(requested, device_class(device))
+    cfg = resolve_runtime(resolve(requested, data_kind=dataset.kind, image_size=image_size,
+                                  device_class=device_class(device)),
                           device, world_size=ranks.world_size)
     refuse_reuse_fake(cfg)
     if cfg.train.threads:
@@ -236,6 +239,6 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
                   start=cfg.train.ema_start)
     updates = [distributed.data_parallel(net, ranks, device) for net in (G, D)]
     parts = Components(cfg, dataset, device, spec, G, D, opt_g, opt_d, ema, ranks=ranks,
-                       G_update=updates[0], D_update=updates[1])
+                       G_update=updates[0], D_update=updates[1], preset=preset)
     parts.phases = compile_phases(parts)
     return parts
