@@ -138,31 +138,29 @@ def fashion(**settings) -> RunConfig:
     return cfg
 
 
-def test_fashion_mnist_on_a_cpu_defaults_to_its_recommended_preset():
-    preset = load_yaml(PRESET_DIR / "fashion-mnist-cpu.yaml")
-    out = resolve(fashion(), data_kind="images", image_size=32, device_class="cpu")
-    for section, values in preset.items():
+def assert_takes_preset(out: RunConfig, preset: str) -> None:
+    """Every key of the shipped ``preset`` has the preset's value in the resolved ``out``."""
+    for section, values in load_yaml(PRESET_DIR / f"{preset}.yaml").items():
         for name, value in values.items():
             assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
+
+
+def test_fashion_mnist_on_a_cpu_defaults_to_its_recommended_preset():
+    out = resolve(fashion(), data_kind="images", image_size=32, device_class="cpu")
+    assert_takes_preset(out, "fashion-mnist-cpu")
 
 
 def test_a_conditional_fashion_mnist_run_on_a_cpu_defaults_to_the_conditional_preset():
-    preset = load_yaml(PRESET_DIR / "fashion-mnist-conditional-cpu.yaml")
     out = resolve(fashion(**{"model.conditional": True}), data_kind="images", image_size=32, device_class="cpu")
-    for section, values in preset.items():
-        for name, value in values.items():
-            assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
+    assert_takes_preset(out, "fashion-mnist-conditional-cpu")
     assert (out.loss.ac_weight, out.train.ema) == (1.0, 0.0)
     plain = resolve(fashion(), data_kind="images", image_size=32, device_class="cpu")
     assert (plain.loss.ac_weight, plain.model.conditional) == (0.0, False)  # the unconditional preset has no AC
 
 
 def test_a_cpu_without_native_bf16_takes_the_fp32_preset_and_the_same_conditional_one():
-    preset = load_yaml(PRESET_DIR / "fashion-mnist-cpu-fp32.yaml")
     out = resolve(fashion(), data_kind="images", image_size=32, device_class="cpu-fp32")
-    for section, values in preset.items():
-        for name, value in values.items():
-            assert getattr(getattr(out, section), name) == value, f"{section}.{name}"
+    assert_takes_preset(out, "fashion-mnist-cpu-fp32")
     assert (out.model.width, out.loss.lr_g) == (16, 5e-4)
     conditional = {"model.conditional": True}
     assert (resolve(fashion(**conditional), data_kind="images", image_size=32, device_class="cpu-fp32").to_dict()

@@ -69,19 +69,19 @@ def recommended_preset(cfg: RunConfig, device_class: str | None) -> str | None:
 def preset_in_use(cfg: RunConfig, device_class: str | None) -> str | None:
     """The recommended preset when it sets at least one key ``cfg`` leaves unset (what a run's start line names)."""
     preset = recommended_preset(cfg, device_class)
-    if preset is None:
-        return None
-    unset = [name for section, values in load_yaml(PRESET_DIR / f"{preset}.yaml").items() for name in values
-             if getattr(getattr(cfg, section), name) is None]
-    return preset if unset else None
+    return preset if preset is not None and unset_preset_values(cfg, preset) else None
+
+
+def unset_preset_values(cfg: RunConfig, preset: str) -> dict[str, Any]:
+    """``{"section.key": value}`` of the shipped ``preset`` for each key that ``cfg`` leaves unset (``None``)."""
+    return {f"{section}.{name}": value for section, values in load_yaml(PRESET_DIR / f"{preset}.yaml").items()
+            for name, value in values.items() if getattr(getattr(cfg, section), name) is None}
 
 
 def fill_from_preset(cfg: RunConfig, preset: str) -> None:
-    """Set each key of the shipped ``preset`` that ``cfg`` leaves unset (``None``); the user's values win."""
-    for section, values in load_yaml(PRESET_DIR / f"{preset}.yaml").items():
-        for name, value in values.items():
-            if getattr(getattr(cfg, section), name) is None:
-                set_value(cfg, f"{section}.{name}", value)
+    """Set each key of the shipped ``preset`` that ``cfg`` leaves unset; the user's values win."""
+    for key, value in unset_preset_values(cfg, preset).items():
+        set_value(cfg, key, value)
 
 
 # settings that only images have: (key, flag a user gives it with)

@@ -206,10 +206,9 @@ def build(requested: RunConfig, *, dataset: Dataset | None = None, ranks: Ranks 
     dataset = dataset if dataset is not None else load_data(requested)
     refuse_unlabelled(requested, dataset, networks)
     image_size = dataset.shape[-1] if dataset.kind == "images" else None
-    requested = custom_model(requested, networks)
-    preset = preset_in_use(requested, device_class(device))
-    cfg = resolve_runtime(resolve(requested, data_kind=dataset.kind, image_size=image_size,
-                                  device_class=device_class(device)),
+    requested, preset_device = custom_model(requested, networks), device_class(device)
+    preset = preset_in_use(requested, preset_device)
+    cfg = resolve_runtime(resolve(requested, data_kind=dataset.kind, image_size=image_size, device_class=preset_device),
                           device, world_size=ranks.world_size)
     refuse_reuse_fake(cfg)
     if cfg.train.threads:
