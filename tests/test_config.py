@@ -161,7 +161,7 @@ def test_a_conditional_fashion_mnist_run_on_a_cpu_defaults_to_the_conditional_pr
 def test_a_cpu_without_native_bf16_takes_the_fp32_preset_and_the_same_conditional_one():
     out = resolve(fashion(), data_kind="images", image_size=32, device_class="cpu-fp32")
     assert_takes_preset(out, "fashion-mnist-cpu-fp32")
-    assert (out.model.width, out.loss.lr_g) == (16, 5e-4)
+    assert (out.model.width, out.loss.lr_g, out.train.ema_rampup_fraction) == (16, 2e-3, 0.05)
     conditional = {"model.conditional": True}
     assert (resolve(fashion(**conditional), data_kind="images", image_size=32, device_class="cpu-fp32").to_dict()
             == resolve(fashion(**conditional), data_kind="images", image_size=32, device_class="cpu").to_dict())
